@@ -1,0 +1,108 @@
+import uuid
+
+from django.conf import settings
+from django.contrib.gis.db import models
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.db.models import Q
+
+from reports.reasons import REASON_CODES
+
+
+class Report(models.Model):
+    """One anonymous report of how a place felt.
+
+    It holds no account, IP address, user agent or device identifier, by design: there is
+    no column for them. ``id`` is made by the app and doubles as the idempotency key.
+    """
+
+    class Feeling(models.TextChoices):
+        UNSAFE = "unsafe", "Unsafe"
+        SAFE = "safe", "Safe"
+
+    class Severity(models.IntegerChoices):
+        UNEASY = 1, "Uneasy"
+        UNSAFE = 2, "Unsafe"
+        VERY_UNSAFE = 3, "Very unsafe"
+
+    class TextState(models.TextChoices):
+        NONE = "none", "No text"
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    location = models.PointField(srid=4326)
+    # The same point in the metric analysis SRID, set at intake so that analysis never
+    # transforms a million rows per query.
+    location_projected = models.PointField(srid=settings.ANALYSIS_SRID)
+    # The local policing area the point fell in when it was reported.
+    area = models.ForeignKey(
+        "geo.Area", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports"
+    )
+    reasons = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+    feeling = models.CharField(max_length=8, choices=Feeling.choices, default=Feeling.UNSAFE)
+    severity = models.PositiveSmallIntegerField(choices=Severity.choices, null=True, blank=True)
+    felt_at = models.DateTimeField(null=True, blank=True)
+    # Truncated to the hour so that it cannot be matched against an access log.
+    received_at = models.DateTimeField(db_index=True)
+    description = models.TextField(blank=True)
+    description_redacted = models.TextField(blank=True)
+    text_state = models.CharField(
+        max_length=10, choices=TextState.choices, default=TextState.NONE, db_index=True
+    )
+    app_version = models.CharField(max_length=32, blank=True)
+    source = models.CharField(max_length=16, default="app")
+    # sha256 of the canonical request body: a replay with another body is a conflict.
+    body_digest = models.CharField(max_length=64)
+    # sha256 of the receipt secret; the secret itself is never stored.
+    receipt_hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [
+            # Planner filters "reports with any of these reasons".
+            GinIndex(fields=["reasons"], name="report_reasons_gin"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(severity__isnull=True) | Q(severity__gte=1, severity__lte=3),
+                name="report_severity_1_to_3",
+            ),
+            models.CheckConstraint(
+                condition=Q(feeling="safe") | Q(reasons__len__gt=0),
+                name="report_unsafe_has_reasons",
+            ),
+            models.CheckConstraint(
+                condition=Q(reasons__contained_by=list(REASON_CODES)),
+                name="report_reasons_known",
+            ),
+            models.CheckConstraint(
+                condition=~Q(text_state="none") | Q(description=""),
+                name="report_no_text_state_has_no_text",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_feeling_display()} report {self.id}"
+
+
+class ModerationDecision(models.Model):
+    """Who approved or rejected a report's free text, and when."""
+
+    class Decision(models.TextChoices):
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="decisions")
+    moderator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="moderation_decisions"
+    )
+    decision = models.CharField(max_length=10, choices=Decision.choices)
+    decided_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-decided_at"]
+
+    def __str__(self) -> str:
+        return f"{self.decision} by {self.moderator_id} at {self.decided_at:%Y-%m-%d %H:%M}"
