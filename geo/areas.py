@@ -23,25 +23,8 @@ class Location:
     area_name: str | None = None
 
 
-# One indexed query: the GiST index on geo_areapart.geom finds the few small pieces whose
-# boxes hold the point, then an exact test on each.
-_LOCATE_SQL = """
-    SELECT p.kind, a.id, a.code, a.name
-    FROM geo_areapart p JOIN geo_area a ON a.id = p.area_id
-    WHERE p.kind IN ('force', 'lpa')
-      AND ST_Intersects(p.geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326))
-"""
-
-
 def locate_point(*, longitude: float, latitude: float) -> Location:
-    with connection.cursor() as cursor:
-        cursor.execute(_LOCATE_SQL, [longitude, latitude])
-        rows = cursor.fetchall()
-    in_force = any(kind == Area.Kind.FORCE for kind, *_ in rows)
-    for kind, area_id, code, name in rows:
-        if kind == Area.Kind.LOCAL_POLICING_AREA:
-            return Location(in_force, area_id, code, name)
-    return Location(in_force)
+    return locate_points([(longitude, latitude)])[0]
 
 
 def as_multipolygon(geom: GEOSGeometry) -> MultiPolygon:
@@ -83,7 +66,8 @@ def area_upsert(
             INSERT INTO geo_areapart (area_id, kind, geom)
             SELECT a.id, a.kind, d.geom
             FROM geo_area a,
-                 ST_Dump(ST_Subdivide(a.geom, %s)) AS d
+                 ST_Subdivide(a.geom, %s) AS s(geom),
+                 ST_Dump(s.geom) AS d
             WHERE a.id = %s AND GeometryType(d.geom) = 'POLYGON'
             """,
             [SUBDIVIDE_MAX_VERTICES, area.pk],
@@ -123,3 +107,34 @@ def service_area_name() -> str:
         Area.objects.filter(kind=Area.Kind.FORCE).order_by("name").values_list("name", flat=True)
     )
     return " and ".join(names) or "the service area"
+
+
+# One indexed query for any number of points: for each point, the GiST index on
+# geo_areapart.geom finds the few small pieces whose boxes hold it, then an exact test.
+_LOCATE_SQL = """
+    SELECT t.i, p.kind, a.id, a.code, a.name
+    FROM unnest(%s::float8[], %s::float8[]) WITH ORDINALITY AS t(lon, lat, i)
+    JOIN geo_areapart p
+      ON p.kind IN ('force', 'lpa')
+     AND ST_Intersects(p.geom, ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326))
+    JOIN geo_area a ON a.id = p.area_id
+"""
+
+
+def locate_points(points: list[tuple[float, float]]) -> list[Location]:
+    """Where each (longitude, latitude) falls, in order, in one query."""
+    if not points:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCATE_SQL, [[p[0] for p in points], [p[1] for p in points]])
+        rows = cursor.fetchall()
+    in_force: set[int] = set()
+    lpa: dict[int, tuple[int, str, str]] = {}
+    for index, kind, area_id, code, name in rows:
+        if kind == Area.Kind.FORCE:
+            in_force.add(index)
+        else:
+            lpa[index] = (area_id, code, name)
+    return [
+        Location(i in in_force, *lpa.get(i, (None, None, None))) for i in range(1, len(points) + 1)
+    ]

@@ -1,0 +1,369 @@
+"""The public reporting API, as the mobile app uses it. Thin: parse, call a service, answer."""
+
+import hashlib
+import json
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from geo.areas import service_area_outline
+from reports.intake import InvalidReport, parse_report
+from reports.reasons import GENERAL_ADVICE, REASONS, REASONS_VERSION, SIGNPOSTING, advice_for
+from reports.services import SubmitResult, report_erase, report_submit, report_submit_batch
+from reports.throttles import ReportThrottle
+from streetsafe.errors import ErrorSerializer
+
+_errors = {
+    400: OpenApiResponse(ErrorSerializer, description="Invalid input; `errors` names each field."),
+    413: OpenApiResponse(ErrorSerializer, description="The body is over the size limit."),
+    415: OpenApiResponse(ErrorSerializer, description="The body is not application/json."),
+    429: OpenApiResponse(
+        ErrorSerializer, description="Too many reports from this client; see `Retry-After`."
+    ),
+    503: OpenApiResponse(
+        ErrorSerializer, description="The database is briefly unavailable; see `Retry-After`."
+    ),
+}
+
+
+class PointSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["Point"])
+    coordinates = serializers.ListField(
+        child=serializers.FloatField(), min_length=2, max_length=2, help_text="[longitude, latitude]"
+    )
+
+
+class ReportInputSerializer(serializers.Serializer):
+    """Documents the body that ``reports.intake.parse_report`` validates."""
+
+    id = serializers.UUIDField(help_text="Made by the app; sending it again is safe.")
+    location = PointSerializer(help_text="GeoJSON Point in WGS84, [longitude, latitude].")
+    reasons = serializers.ListField(
+        child=serializers.ChoiceField(choices=[r.code for r in REASONS]),
+        required=False,
+        help_text="At least one unless feeling is safe.",
+    )
+    feeling = serializers.ChoiceField(choices=["unsafe", "safe"], default="unsafe")
+    severity = serializers.ChoiceField(
+        choices=[1, 2, 3], required=False, help_text="1 uneasy, 2 unsafe, 3 very unsafe."
+    )
+    felt_at = serializers.DateTimeField(
+        required=False, help_text="ISO 8601 with an offset; not in the future nor over a year ago."
+    )
+    description = serializers.CharField(required=False, max_length=1000)
+    app_version = serializers.CharField(required=False, max_length=32)
+
+
+class AreaRefSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+
+
+class SignpostSerializer(serializers.Serializer):
+    title = serializers.CharField()
+    text = serializers.CharField()
+    phone = serializers.CharField(required=False)
+    url = serializers.URLField(required=False)
+
+
+class ReportReceiptSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    receipt = serializers.CharField(
+        help_text="Keep this: sent as X-Receipt, it deletes the report. It is shown only here."
+    )
+    area = AreaRefSerializer(allow_null=True, help_text="The local policing area.")
+    advice = serializers.ListField(child=serializers.CharField())
+    signposting = SignpostSerializer(many=True)
+
+
+def _receipt_body(result: SubmitResult) -> dict[str, Any]:
+    return {
+        "id": str(result.id),
+        "receipt": result.receipt,
+        "area": (
+            {"code": result.area_code, "name": result.area_name} if result.area_code else None
+        ),
+        "advice": advice_for(list(result.reasons)),
+        "signposting": list(SIGNPOSTING),
+    }
+
+
+class ReportCreateApi(APIView):
+    throttle_classes = [ReportThrottle]
+
+    @extend_schema(
+        operation_id="reports_create",
+        summary="Send a report",
+        description=(
+            "Stores an anonymous report. Sending the same `id` with the same body again "
+            "stores nothing new and returns the same receipt (200); the same `id` with a "
+            "different body is a 409."
+        ),
+        request=ReportInputSerializer,
+        responses={
+            201: ReportReceiptSerializer,
+            200: OpenApiResponse(ReportReceiptSerializer, description="A replay: same body."),
+            409: OpenApiResponse(ErrorSerializer, description="The id has another body."),
+            **_errors,
+        },
+        examples=[
+            OpenApiExample(
+                "Dark underpass",
+                value={
+                    "id": "0d6f6f0e-4b5b-4c55-9d3a-2a4f4f1f0c11",
+                    "location": {"type": "Point", "coordinates": [-2.2205, 52.1917]},
+                    "reasons": ["poor_lighting", "isolated"],
+                    "severity": 2,
+                    "felt_at": "2026-11-20T22:15:00+00:00",
+                },
+                request_only=True,
+            )
+        ],
+        tags=["reports"],
+    )
+    def post(self, request: Request) -> Response:
+        try:
+            report = parse_report(request.data)
+        except InvalidReport as exc:
+            return Response(
+                {"detail": "Invalid input.", "errors": exc.errors},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        result = report_submit(report=report)
+        if result.outcome == "invalid":
+            return Response(
+                {"detail": "Invalid input.", "errors": result.errors},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        if result.outcome == "conflict":
+            return Response(
+                {
+                    "detail": "A different report was already sent with this id; make a new id.",
+                    "errors": result.errors,
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
+        return Response(
+            _receipt_body(result),
+            status=status.HTTP_201_CREATED if result.outcome == "created" else status.HTTP_200_OK,
+        )
+
+
+class BatchInputSerializer(serializers.Serializer):
+    reports = ReportInputSerializer(many=True)
+
+
+class BatchItemSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    id = serializers.UUIDField(allow_null=True)
+    status = serializers.ChoiceField(choices=["created", "duplicate", "invalid"])
+    receipt = serializers.CharField(required=False)
+    area = AreaRefSerializer(allow_null=True, required=False)
+    advice = serializers.ListField(child=serializers.CharField(), required=False)
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
+
+
+class BatchResultSerializer(serializers.Serializer):
+    results = BatchItemSerializer(many=True)
+
+
+class ReportBatchApi(APIView):
+    throttle_classes = [ReportThrottle]
+
+    @extend_schema(
+        operation_id="reports_batch",
+        summary="Send the app's offline queue",
+        description=(
+            "Up to the configured maximum of reports at once. One result per item, in order: "
+            "`created`, `duplicate` (already stored with the same body) or `invalid` with its "
+            "errors (including an id already used with another body). Valid items are stored "
+            "even when others are invalid."
+        ),
+        request=BatchInputSerializer,
+        responses={200: BatchResultSerializer, **_errors},
+        tags=["reports"],
+    )
+    def post(self, request: Request) -> Response:
+        data = request.data
+        items = data.get("reports") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            return Response(
+                {
+                    "detail": "Invalid input.",
+                    "errors": {"reports": ['Send {"reports": [...]}, a list of reports.']},
+                },
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        if len(items) > settings.MAX_BATCH:
+            return Response(
+                {
+                    "detail": "Invalid input.",
+                    "errors": {
+                        "reports": [
+                            f"At most {settings.MAX_BATCH} reports at once; this has {len(items)}."
+                        ]
+                    },
+                },
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        parsed = []
+        for item in items:
+            try:
+                parsed.append(parse_report(item))
+            except InvalidReport as exc:
+                parsed.append(exc)
+        results = report_submit_batch(items=parsed)
+        return Response({"results": [_batch_item(i, r) for i, r in enumerate(results)]})
+
+
+def _batch_item(index: int, result: SubmitResult) -> dict[str, Any]:
+    if result.outcome in ("invalid", "conflict"):
+        return {
+            "index": index,
+            "id": str(result.id) if result.id else None,
+            "status": "invalid",
+            "errors": result.errors,
+        }
+    body = _receipt_body(result)
+    del body["signposting"]
+    return {"index": index, "status": result.outcome, **body}
+
+
+class ReportEraseApi(APIView):
+    throttle_classes = [ReportThrottle]
+
+    @extend_schema(
+        operation_id="reports_erase",
+        summary="Delete your report",
+        description=(
+            "Deletes the report for good, with the receipt it returned. A wrong receipt and "
+            "an unknown id get the same 404, so nobody learns whether a report exists."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "X-Receipt", str, OpenApiParameter.HEADER, required=True,
+                description="The receipt returned when the report was sent.",
+            )
+        ],
+        responses={
+            204: OpenApiResponse(description="Deleted."),
+            400: OpenApiResponse(ErrorSerializer, description="No X-Receipt header."),
+            404: OpenApiResponse(ErrorSerializer, description="No report with this id and receipt."),
+            429: _errors[429],
+            503: _errors[503],
+        },
+        tags=["reports"],
+    )  # fmt: skip
+    def delete(self, request: Request, report_id: str) -> Response:
+        receipt = request.headers.get("X-Receipt", "").strip()
+        if not receipt:
+            return Response(
+                {
+                    "detail": "Send the receipt in the X-Receipt header.",
+                    "errors": {"X-Receipt": ["This header is required."]},
+                },
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        try:
+            parsed_id = uuid.UUID(report_id)
+        except ValueError:
+            parsed_id = None
+        if parsed_id is None or not report_erase(report_id=parsed_id, receipt=receipt):
+            return Response(
+                {"detail": "No report with this id and receipt."},
+                status=status.HTTP_404_NOT_FOUND,
+            )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LimitsSerializer(serializers.Serializer):
+    max_description_length = serializers.IntegerField()
+    max_batch = serializers.IntegerField()
+
+
+class ReasonSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    label = serializers.CharField()
+    group = serializers.ChoiceField(choices=["environmental", "behavioural", "either"])
+    interventions = serializers.ListField(child=serializers.CharField())
+
+
+class ServiceAreaSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    bbox = serializers.ListField(child=serializers.FloatField(), help_text="minx,miny,maxx,maxy")
+    polygon = serializers.JSONField(help_text="Simplified GeoJSON outline.")
+
+
+class ConfigSerializer(serializers.Serializer):
+    reasons_version = serializers.IntegerField()
+    reasons = ReasonSerializer(many=True)
+    service_area = ServiceAreaSerializer(allow_null=True)
+    advice = serializers.ListField(child=serializers.CharField())
+    signposting = SignpostSerializer(many=True)
+    limits = LimitsSerializer()
+
+
+CONFIG_CACHE_SECONDS = 300
+
+
+class ConfigApi(APIView):
+    @extend_schema(
+        operation_id="config",
+        summary="What the app needs before a report",
+        description=(
+            "Reasons, the service area, advice, signposting and limits. Carries an ETag: "
+            "send it back as If-None-Match to get a 304 when nothing changed."
+        ),
+        responses={200: ConfigSerializer, 304: OpenApiResponse(description="Not modified.")},
+        tags=["config"],
+    )
+    def get(self, request: Request) -> Response:
+        body = _config_body()
+        response = Response(body)
+        response["ETag"] = '"{}"'.format(
+            hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]
+        )
+        response["Cache-Control"] = f"public, max-age={CONFIG_CACHE_SECONDS}"
+        return response
+
+
+def _config_body() -> dict[str, Any]:
+    # The simplified outline costs a union of the force areas: computed once per few minutes.
+    try:
+        outline = cache.get("config:service-area")
+    except Exception:
+        outline = None
+    if outline is None:
+        outline = service_area_outline()
+        try:
+            cache.set("config:service-area", outline, CONFIG_CACHE_SECONDS)
+        except Exception:  # noqa: S110 - without the cache the outline is simply recomputed
+            pass
+    return {
+        "reasons_version": REASONS_VERSION,
+        "reasons": [
+            {
+                "code": r.code,
+                "label": r.label,
+                "group": r.group.value,
+                "interventions": [i.value for i in r.interventions],
+            }
+            for r in REASONS
+        ],
+        "service_area": outline,
+        "advice": list(GENERAL_ADVICE),
+        "signposting": list(SIGNPOSTING),
+        "limits": {
+            "max_description_length": settings.MAX_DESCRIPTION_LENGTH,
+            "max_batch": settings.MAX_BATCH,
+        },
+    }
