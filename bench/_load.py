@@ -46,27 +46,49 @@ def _proc_cpu(stat: str) -> tuple[str, float]:
     return comm, (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def cpu_snapshot(server_pids: list[int]) -> dict[str, float]:
-    """CPU seconds used so far by the server's workers, PostgreSQL, Redis, and the machine."""
-    out = {"server": 0.0, "postgres": 0.0, "redis": 0.0}
-    servers = set(server_pids)
+def cpu_snapshot() -> tuple[dict[int, tuple[str, float]], list[int]]:
+    """CPU seconds used so far by every process (by pid: name, seconds), and the machine's
+    /proc/stat counters (user nice system idle iowait irq softirq steal, in ticks)."""
+    procs: dict[int, tuple[str, float]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
             with open(f"/proc/{entry.name}/stat") as f:
-                comm, seconds = _proc_cpu(f.read())
+                procs[int(entry.name)] = _proc_cpu(f.read())
         except (OSError, ValueError, IndexError):
             continue
-        if int(entry.name) in servers:
-            out["server"] += seconds
-        elif comm in WATCHED:
-            out[WATCHED[comm]] += seconds
     with open("/proc/stat") as f:
-        ticks = [int(v) for v in f.readline().split()[1:]]
-    idle = ticks[3] + ticks[4]
-    out["machine_busy"] = (sum(ticks[:8]) - idle) / CLOCK_TICKS
-    out["machine_total"] = sum(ticks[:8]) / CLOCK_TICKS
+        ticks = [int(v) for v in f.readline().split()[1:9]]
+    return procs, ticks
+
+
+def cpu_used(
+    before: tuple[dict[int, tuple[str, float]], list[int]],
+    after: tuple[dict[int, tuple[str, float]], list[int]],
+    server_pids: list[int],
+) -> dict[str, Any]:
+    """Who used the CPU between two snapshots: the server's workers, PostgreSQL, Redis,
+    everything else by name, and the machine as a whole."""
+    out: dict[str, Any] = {"server": 0.0, "postgres": 0.0, "redis": 0.0}
+    others: Counter[str] = Counter()
+    me = os.getpid()
+    for pid, (comm, seconds) in after[0].items():
+        used = seconds - before[0].get(pid, (comm, 0.0))[1]
+        if used <= 0 or pid == me:
+            continue
+        if pid in server_pids:
+            out["server"] += used
+        elif comm in WATCHED:
+            out[WATCHED[comm]] += used
+        else:
+            others[comm] += used
+    ticks = [b - a for a, b in zip(before[1], after[1], strict=True)]
+    names = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+    out["machine"] = {n: t / CLOCK_TICKS for n, t in zip(names, ticks, strict=True)}
+    out["machine_busy"] = (sum(ticks) - ticks[3] - ticks[4]) / CLOCK_TICKS
+    out["machine_total"] = sum(ticks) / CLOCK_TICKS
+    out["other_processes"] = {k: round(v, 3) for k, v in others.most_common(5)}
     return out
 
 
@@ -88,8 +110,7 @@ def build_requests(job: dict[str, Any]) -> list[bytes]:
         if job["batch_size"]:
             data: Any = {
                 "reports": [
-                    report_body(rng.choice(points), reasons, rng)
-                    for _ in range(job["batch_size"])
+                    report_body(rng.choice(points), reasons, rng) for _ in range(job["batch_size"])
                 ]
             }
         else:
@@ -213,7 +234,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
             finish(slot)
 
     server_pids = job.get("server_pids", [])
-    cpu_before = cpu_snapshot(server_pids)
+    cpu_before = cpu_snapshot()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     began = time.perf_counter()
     slots = [_Slot() for _ in range(min(job["concurrency"], total))]
@@ -232,7 +253,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
                 receive(slot)
     elapsed = time.perf_counter() - began
     after = resource.getrusage(resource.RUSAGE_SELF)
-    cpu_after = cpu_snapshot(server_pids)
+    cpu_after = cpu_snapshot()
 
     created = statuses.get(201, 0)
     if keep_bodies:
@@ -253,7 +274,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
         "connections": connections,
         "cpu_seconds": {
             "client": (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime),
-            **{k: cpu_after[k] - cpu_before[k] for k in cpu_before},
+            **cpu_used(cpu_before, cpu_after, server_pids),
         },
     }
 

@@ -32,7 +32,7 @@ def as_multipolygon(geom: GEOSGeometry) -> MultiPolygon:
     if geom.srid and geom.srid != 4326:
         geom = geom.transform(4326, clone=True)
     if not geom.valid:
-        geom = geom.make_valid()
+        geom = geom.make_valid()  # type: ignore[attr-defined]
     if isinstance(geom, Polygon):
         geom = MultiPolygon(geom, srid=4326)
     elif not isinstance(geom, MultiPolygon):
@@ -46,7 +46,7 @@ def as_multipolygon(geom: GEOSGeometry) -> MultiPolygon:
 
 def _flatten(geom: GEOSGeometry) -> list[GEOSGeometry]:
     if geom.geom_type in ("MultiPolygon", "GeometryCollection"):
-        return [part for child in geom for part in _flatten(child)]
+        return [part for child in geom for part in _flatten(child)]  # type: ignore[attr-defined]
     return [geom]
 
 

@@ -55,7 +55,8 @@ class SourceFeature:
 
 
 def layer_names(path: str | Path) -> list[str]:
-    return [layer.name for layer in _open(path)]
+    source = _open(path)
+    return [source[i].name for i in range(len(source))]
 
 
 class LayerReader:
@@ -133,7 +134,7 @@ def _open(path: str | Path) -> DataSource:
 
 
 def _choose_layer(source: DataSource, path: Path, name: str | None) -> Layer:
-    names = [layer.name for layer in source]
+    names = [source[i].name for i in range(len(source))]
     if name is None:
         if len(names) == 1:
             return source[0]

@@ -1,5 +1,6 @@
 """The public reporting API, as the mobile app uses it. Thin: parse, call a service, answer."""
 
+import contextlib
 import hashlib
 import json
 import uuid
@@ -14,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from geo.areas import service_area_outline
-from reports.intake import InvalidReport, parse_report
+from reports.intake import InvalidReport, ReportInput, parse_report
 from reports.reasons import GENERAL_ADVICE, REASONS, REASONS_VERSION, SIGNPOSTING, advice_for
 from reports.services import SubmitResult, report_erase, report_submit, report_submit_batch
 from reports.throttles import ReportThrottle
@@ -36,7 +37,10 @@ _errors = {
 class PointSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=["Point"])
     coordinates = serializers.ListField(
-        child=serializers.FloatField(), min_length=2, max_length=2, help_text="[longitude, latitude]"
+        child=serializers.FloatField(),
+        min_length=2,
+        max_length=2,
+        help_text="[longitude, latitude]",
     )
 
 
@@ -167,7 +171,7 @@ class BatchItemSerializer(serializers.Serializer):
     receipt = serializers.CharField(required=False)
     area = AreaRefSerializer(allow_null=True, required=False)
     advice = serializers.ListField(child=serializers.CharField(), required=False)
-    errors = serializers.DictField(
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()), required=False
     )
 
@@ -215,7 +219,7 @@ class ReportBatchApi(APIView):
                 },
                 status=status.HTTP_400_BAD_REQUEST,
             )
-        parsed = []
+        parsed: list[ReportInput | InvalidReport] = []
         for item in items:
             try:
                 parsed.append(parse_report(item))
@@ -257,7 +261,7 @@ class ReportEraseApi(APIView):
         responses={
             204: OpenApiResponse(description="Deleted."),
             400: OpenApiResponse(ErrorSerializer, description="No X-Receipt header."),
-            404: OpenApiResponse(ErrorSerializer, description="No report with this id and receipt."),
+            404: OpenApiResponse(ErrorSerializer, description="No such id and receipt."),
             429: _errors[429],
             503: _errors[503],
         },
@@ -292,7 +296,7 @@ class LimitsSerializer(serializers.Serializer):
 
 class ReasonSerializer(serializers.Serializer):
     code = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
     group = serializers.ChoiceField(choices=["environmental", "behavioural", "either"])
     interventions = serializers.ListField(child=serializers.CharField())
 
@@ -329,9 +333,8 @@ class ConfigApi(APIView):
     def get(self, request: Request) -> Response:
         body = _config_body()
         response = Response(body)
-        response["ETag"] = '"{}"'.format(
-            hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]
-        )
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        response["ETag"] = f'"{digest[:32]}"'
         response["Cache-Control"] = f"public, max-age={CONFIG_CACHE_SECONDS}"
         return response
 
@@ -344,10 +347,9 @@ def _config_body() -> dict[str, Any]:
         outline = None
     if outline is None:
         outline = service_area_outline()
-        try:
+        # Without the cache the outline is simply computed again next time.
+        with contextlib.suppress(Exception):
             cache.set("config:service-area", outline, CONFIG_CACHE_SECONDS)
-        except Exception:  # noqa: S110 - without the cache the outline is simply recomputed
-            pass
     return {
         "reasons_version": REASONS_VERSION,
         "reasons": [

@@ -6,7 +6,7 @@ import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -91,9 +91,9 @@ def report_submit_batch(*, items: list[ReportInput | InvalidReport]) -> list[Sub
     outside: dict[str, list[str]] | None = None
     # The first body seen for each id decides; a later one in the same batch is compared to it.
     first: dict[uuid.UUID, ReportInput] = {}
-    for item in valid:
-        if located[item.id].in_service_area:
-            first.setdefault(item.id, item)
+    for report in valid:
+        if located[report.id].in_service_area:
+            first.setdefault(report.id, report)
 
     inserted = _insert(list(first.values()), located)
     known_digests = {r.id: r.digest for r in first.values()}
@@ -144,7 +144,7 @@ def _insert(reports: list[ReportInput], located: dict[uuid.UUID, Location]) -> s
     if not reports:
         return set()
     now = timezone.now()
-    params = {
+    params: dict[str, Any] = {
         "srid": settings.ANALYSIS_SRID,
         # Truncated to the hour so that it cannot be matched against an access log.
         "received_at": now.replace(minute=0, second=0, microsecond=0),

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 logger = logging.getLogger(__name__)
 
+
 def _daily_salt() -> str:
     """A random salt shared by every process through the cache, new each UTC day.
 
@@ -18,7 +19,7 @@ def _daily_salt() -> str:
     be linked to an address once it has gone.
     """
     day = datetime.now(UTC).strftime("%Y-%m-%d")
-    return cache.get_or_set(f"throttle-salt:{day}", secrets.token_hex, 2 * 86400)
+    return str(cache.get_or_set(f"throttle-salt:{day}", secrets.token_hex, 2 * 86400))
 
 
 class ReportThrottle(SimpleRateThrottle):

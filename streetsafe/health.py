@@ -48,6 +48,3 @@ def healthz(request: Request) -> JsonResponse:
     states = {"database": _database_state(), "broker": _broker_state()}
     healthy = all(state == "ok" for state in states.values())
     return JsonResponse(states, status=200 if healthy else 503)
-
-
-

@@ -181,4 +181,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
+    # Django's own handler would print every line a second time.
+    "loggers": {"django": {"handlers": ["console"], "propagate": False}},
 }

@@ -20,9 +20,7 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_check_deploy_prints_no_warnings_with_production_values():
-    result = manage(
-        "check", "--deploy", SECURE_SSL_REDIRECT="true", SECURE_HSTS_SECONDS="31536000"
-    )
+    result = manage("check", "--deploy", SECURE_SSL_REDIRECT="true", SECURE_HSTS_SECONDS="31536000")
 
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout

@@ -6,39 +6,85 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Area',
+            name="Area",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=64, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('kind', models.CharField(choices=[('force', 'Police force area'), ('lpa', 'Local policing area'), ('district', 'District'), ('ward', 'Ward')], max_length=16)),
-                ('geom', django.contrib.gis.db.models.fields.MultiPolygonField(srid=4326)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='children', to='geo.area')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.CharField(max_length=64, unique=True)),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("force", "Police force area"),
+                            ("lpa", "Local policing area"),
+                            ("district", "District"),
+                            ("ward", "Ward"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("geom", django.contrib.gis.db.models.fields.MultiPolygonField(srid=4326)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="children",
+                        to="geo.area",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['kind', 'name'],
+                "ordering": ["kind", "name"],
             },
         ),
         migrations.CreateModel(
-            name='AreaPart',
+            name="AreaPart",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('force', 'Police force area'), ('lpa', 'Local policing area'), ('district', 'District'), ('ward', 'Ward')], max_length=16)),
-                ('geom', django.contrib.gis.db.models.fields.PolygonField(srid=4326)),
-                ('area', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='parts', to='geo.area')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("force", "Police force area"),
+                            ("lpa", "Local policing area"),
+                            ("district", "District"),
+                            ("ward", "Ward"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("geom", django.contrib.gis.db.models.fields.PolygonField(srid=4326)),
+                (
+                    "area",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="parts",
+                        to="geo.area",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='area',
-            index=models.Index(fields=['kind'], name='area_kind_idx'),
+            model_name="area",
+            index=models.Index(fields=["kind"], name="area_kind_idx"),
         ),
     ]

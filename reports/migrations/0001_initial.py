@@ -10,70 +10,180 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('geo', '0001_initial'),
+        ("geo", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Report',
+            name="Report",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('location', django.contrib.gis.db.models.fields.PointField(srid=4326)),
-                ('location_projected', django.contrib.gis.db.models.fields.PointField(srid=27700)),
-                ('reasons', django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=32), blank=True, default=list, size=None)),
-                ('feeling', models.CharField(choices=[('unsafe', 'Unsafe'), ('safe', 'Safe')], default='unsafe', max_length=8)),
-                ('severity', models.PositiveSmallIntegerField(blank=True, choices=[(1, 'Uneasy'), (2, 'Unsafe'), (3, 'Very unsafe')], null=True)),
-                ('felt_at', models.DateTimeField(blank=True, null=True)),
-                ('received_at', models.DateTimeField(db_index=True)),
-                ('description', models.TextField(blank=True)),
-                ('description_redacted', models.TextField(blank=True)),
-                ('text_state', models.CharField(choices=[('none', 'No text'), ('pending', 'Pending'), ('approved', 'Approved'), ('rejected', 'Rejected')], db_index=True, default='none', max_length=10)),
-                ('app_version', models.CharField(blank=True, max_length=32)),
-                ('source', models.CharField(default='app', max_length=16)),
-                ('body_digest', models.CharField(max_length=64)),
-                ('receipt_hash', models.CharField(max_length=64)),
-                ('area', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='reports', to='geo.area')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("location", django.contrib.gis.db.models.fields.PointField(srid=4326)),
+                ("location_projected", django.contrib.gis.db.models.fields.PointField(srid=27700)),
+                (
+                    "reasons",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.CharField(max_length=32),
+                        blank=True,
+                        default=list,
+                        size=None,
+                    ),
+                ),
+                (
+                    "feeling",
+                    models.CharField(
+                        choices=[("unsafe", "Unsafe"), ("safe", "Safe")],
+                        default="unsafe",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "severity",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        choices=[(1, "Uneasy"), (2, "Unsafe"), (3, "Very unsafe")],
+                        null=True,
+                    ),
+                ),
+                ("felt_at", models.DateTimeField(blank=True, null=True)),
+                ("received_at", models.DateTimeField(db_index=True)),
+                ("description", models.TextField(blank=True)),
+                ("description_redacted", models.TextField(blank=True)),
+                (
+                    "text_state",
+                    models.CharField(
+                        choices=[
+                            ("none", "No text"),
+                            ("pending", "Pending"),
+                            ("approved", "Approved"),
+                            ("rejected", "Rejected"),
+                        ],
+                        db_index=True,
+                        default="none",
+                        max_length=10,
+                    ),
+                ),
+                ("app_version", models.CharField(blank=True, max_length=32)),
+                ("source", models.CharField(default="app", max_length=16)),
+                ("body_digest", models.CharField(max_length=64)),
+                ("receipt_hash", models.CharField(max_length=64)),
+                (
+                    "area",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="reports",
+                        to="geo.area",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-received_at'],
+                "ordering": ["-received_at"],
             },
         ),
         migrations.CreateModel(
-            name='ModerationDecision',
+            name="ModerationDecision",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('decision', models.CharField(choices=[('approved', 'Approved'), ('rejected', 'Rejected')], max_length=10)),
-                ('decided_at', models.DateTimeField(auto_now_add=True)),
-                ('moderator', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='moderation_decisions', to=settings.AUTH_USER_MODEL)),
-                ('report', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='decisions', to='reports.report')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "decision",
+                    models.CharField(
+                        choices=[("approved", "Approved"), ("rejected", "Rejected")], max_length=10
+                    ),
+                ),
+                ("decided_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "moderator",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="moderation_decisions",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "report",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="decisions",
+                        to="reports.report",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-decided_at'],
+                "ordering": ["-decided_at"],
             },
         ),
         migrations.AddIndex(
-            model_name='report',
-            index=django.contrib.postgres.indexes.GinIndex(fields=['reasons'], name='report_reasons_gin'),
+            model_name="report",
+            index=django.contrib.postgres.indexes.GinIndex(
+                fields=["reasons"], name="report_reasons_gin"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='report',
-            constraint=models.CheckConstraint(condition=models.Q(('severity__isnull', True), models.Q(('severity__gte', 1), ('severity__lte', 3)), _connector='OR'), name='report_severity_1_to_3'),
+            model_name="report",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("severity__isnull", True),
+                    models.Q(("severity__gte", 1), ("severity__lte", 3)),
+                    _connector="OR",
+                ),
+                name="report_severity_1_to_3",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='report',
-            constraint=models.CheckConstraint(condition=models.Q(('feeling', 'safe'), ('reasons__len__gt', 0), _connector='OR'), name='report_unsafe_has_reasons'),
+            model_name="report",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("feeling", "safe"), ("reasons__len__gt", 0), _connector="OR"),
+                name="report_unsafe_has_reasons",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='report',
-            constraint=models.CheckConstraint(condition=models.Q(('reasons__contained_by', ['poor_lighting', 'no_cctv', 'isolated', 'restricted_visibility', 'run_down', 'drugs_alcohol', 'followed', 'harassment_individual', 'harassment_group', 'other'])), name='report_reasons_known'),
+            model_name="report",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "reasons__contained_by",
+                        [
+                            "poor_lighting",
+                            "no_cctv",
+                            "isolated",
+                            "restricted_visibility",
+                            "run_down",
+                            "drugs_alcohol",
+                            "followed",
+                            "harassment_individual",
+                            "harassment_group",
+                            "other",
+                        ],
+                    )
+                ),
+                name="report_reasons_known",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='report',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('text_state', 'none'), _negated=True), ('description', ''), _connector='OR'), name='report_no_text_state_has_no_text'),
+            model_name="report",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("text_state", "none"), _negated=True),
+                    ("description", ""),
+                    _connector="OR",
+                ),
+                name="report_no_text_state_has_no_text",
+            ),
         ),
     ]

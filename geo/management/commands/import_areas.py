@@ -43,7 +43,8 @@ class Command(BaseCommand):
             "--where",
             help=(
                 "an OGR SQL attribute filter, e.g. \"PFA20CD = 'E23000016'\" or "
-                "\"LAD13NM IN ('Worcester', 'Wychavon')\" (whole values; LIKE or ILIKE with %% for patterns)"
+                "\"LAD13NM IN ('Worcester', 'Wychavon')\" (whole values; LIKE or ILIKE "
+                "with %% for patterns)"
             ),
         )
 
@@ -107,7 +108,7 @@ class Command(BaseCommand):
                 continue
             try:
                 # make_valid() first, or as_multipolygon's validity test logs every fault.
-                geom = as_multipolygon(feature.geom.make_valid())
+                geom = as_multipolygon(feature.geom.make_valid())  # type: ignore[attr-defined]
             except ValueError as error:
                 tally.skipped.append(f"{where}: {error}")
                 continue

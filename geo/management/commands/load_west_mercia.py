@@ -113,10 +113,10 @@ def _force_geometry(path: Path) -> GEOSGeometry:
     reader = LayerReader(
         path, code_field="PFA20CD", name_field="PFA20NM", where=f"PFA20CD = '{FORCE_CODE}'"
     )
-    features = [f for f in reader if f.geom is not None]
-    if len(features) != 1:
-        raise SourceError(f"{path} has {len(features)} areas with PFA20CD = {FORCE_CODE}")
-    return _valid(features[0].geom)
+    geoms = [f.geom for f in reader if f.geom is not None]
+    if len(geoms) != 1:
+        raise SourceError(f"{path} has {len(geoms)} areas with PFA20CD = {FORCE_CODE}")
+    return _valid(geoms[0])
 
 
 def _districts(path: Path) -> dict[str, SourceFeature]:
@@ -141,7 +141,7 @@ def _districts(path: Path) -> dict[str, SourceFeature]:
 def _valid(geom: GEOSGeometry) -> MultiPolygon:
     # make_valid() first: asking an invalid geometry whether it is valid (as as_multipolygon
     # does) logs a GEOS notice for each fault, and the districts have a few.
-    return as_multipolygon(geom.make_valid())
+    return as_multipolygon(geom.make_valid())  # type: ignore[attr-defined]  # not in the stubs
 
 
 def _dissolve(geoms: list[GEOSGeometry]) -> MultiPolygon:

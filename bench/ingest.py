@@ -1,0 +1,769 @@
+"""Intake throughput: the report API on gunicorn against the database's own ceiling.
+
+    .venv/bin/python -m bench.ingest [--requests 5000] [--concurrency 16] [--batches 200]
+
+Sets up its own database (``streetsafe_bench``), starts gunicorn with two workers, drives
+``POST /api/v1/reports`` and ``POST /api/v1/reports/batch`` from a separate load process
+(``bench._load``), then measures single-row INSERT + COMMIT into ``reports_report`` straight
+from psycopg2 (and pgbench when installed). Prints a summary with the targets, and writes
+the figures to ``bench/results/ingest.json``. See bench/README.md.
+"""
+
+import argparse
+import contextlib
+import csv
+import itertools
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.client import HTTPConnection
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+PYTHON = sys.executable
+GUNICORN = str(Path(PYTHON).parent / "gunicorn")
+
+DEFAULT_DATABASE_URL = "postgis://postgres@127.0.0.1:5432/streetsafe_bench"
+# Its own Redis database, so the bench never touches the throttle of a running `make run`.
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
+# Districts of the force area; many rows of the police.uk files are in Birmingham.
+LSOA_PREFIXES = (
+    "Worcester",
+    "Wychavon",
+    "Malvern Hills",
+    "Herefordshire",
+    "Shropshire",
+    "Telford",
+    "Bromsgrove",
+    "Redditch",
+    "Wyre Forest",
+)
+TARGET_REPORTS_PER_SECOND = 1000.0
+TARGET_P99_MS = 50.0
+TARGET_BATCH_REPORTS_PER_SECOND = 20000.0
+WARMUP_REQUESTS = 200
+WARMUP_BATCHES = 10
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    env = _bench_env()
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+    print(f"Database {_db_name(env)}: ensure_database, migrate, load_west_mercia --if-missing")
+    _prepare_database(env)
+    _setup_django(env)
+    from django.conf import settings
+
+    points = _points(args.points)
+    batch_size = settings.MAX_BATCH
+    print(f"{len(points)} report points inside the force area; batches of {batch_size}")
+    sources = _source_addresses(args.source_addresses)
+
+    results: dict[str, Any] = {}
+    try:
+        with _gunicorn(env, workers=args.workers) as server:
+            job = {
+                "host": "127.0.0.1",
+                "port": server.port,
+                "points": points,
+                "reasons": _reason_codes(),
+                "source_addresses": sources,
+                "server_pids": server.pids,
+            }
+            print(f"gunicorn on 127.0.0.1:{server.port}, workers {server.worker_pids}")
+
+            _truncate()
+            _load(job, path="/api/v1/reports", count=WARMUP_REQUESTS, conc=args.concurrency)
+            _truncate()
+            print(f"POST /api/v1/reports: {args.requests} requests, {args.concurrency} clients")
+            run = _load(job, path="/api/v1/reports", count=args.requests, conc=args.concurrency)
+            results["single"] = _summarise(run, reports_per_request=1, stored=_count())
+
+            _truncate()
+            _load(
+                job, path="/api/v1/reports/batch", count=WARMUP_BATCHES,
+                conc=args.batch_concurrency, batch_size=batch_size,
+            )  # fmt: skip
+            _truncate()
+            print(
+                f"POST /api/v1/reports/batch: {args.batches} batches of {batch_size}, "
+                f"{args.batch_concurrency} clients"
+            )
+            run = _load(
+                job, path="/api/v1/reports/batch", count=args.batches,
+                conc=args.batch_concurrency, batch_size=batch_size,
+            )  # fmt: skip
+            results["batch"] = _summarise(run, reports_per_request=batch_size, stored=_count())
+            results["batch"]["batch_size"] = batch_size
+
+        # The ceilings run with gunicorn stopped: nothing else on the two cores.
+        print(f"Ceiling: {args.ceiling_inserts} single-row INSERT + COMMIT, psycopg2")
+        statements = _insert_statements(points, args.ceiling_inserts, with_locate=True)
+        for name, conns, locate in (
+            ("ceiling_1", 1, False),
+            ("ceiling", args.concurrency, False),
+            ("ceiling_locate_insert", args.concurrency, True),
+        ):
+            _truncate()
+            results[name] = _ceiling(statements, connections=conns, with_locate=locate)
+            results[name]["stored"] = _count()
+        if shutil.which("pgbench"):
+            _truncate()
+            print(f"Ceiling: pgbench, {args.concurrency} clients")
+            results["pgbench"] = _pgbench(args.ceiling_inserts, args.concurrency, points[0])
+        _truncate()
+    finally:
+        _close_django()
+        if not args.keep_db:
+            _drop_database(env)
+
+    report = _report(args, results)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "ingest.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    _print(report)
+    print(f"\nWritten to {out.relative_to(ROOT)}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n")[0])
+    p.add_argument("--requests", type=int, default=5000, help="single reports (default 5000)")
+    p.add_argument("--concurrency", type=int, default=16, help="clients in flight (default 16)")
+    p.add_argument("--batches", type=int, default=200, help="batch requests (default 200)")
+    p.add_argument(
+        "--batch-concurrency", type=int, default=4, help="batch clients in flight (default 4)"
+    )
+    p.add_argument(
+        "--ceiling-inserts", type=int, default=10000, help="rows per ceiling run (default 10000)"
+    )
+    p.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    p.add_argument(
+        "--source-addresses",
+        type=int,
+        default=250,
+        help=(
+            "loopback addresses the clients connect from, so the throttle sees many phones "
+            "as in production; 1 sends everything from 127.0.0.1 (default 250)"
+        ),
+    )
+    p.add_argument("--points", type=int, default=2000, help="distinct report points (2000)")
+    p.add_argument(
+        "--keep-db", action="store_true", help="keep the streetsafe_bench database afterwards"
+    )
+    return p
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+# --- the bench's own environment and database ----------------------------------------------
+
+
+def _bench_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL),
+        REDIS_URL=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL),
+        REPORT_THROTTLE_RATE="1000000/min",
+        DEBUG="false",
+        SECRET_KEY="bench-" + uuid.uuid4().hex,
+        SECURE_SSL_REDIRECT="false",
+        SECURE_HSTS_SECONDS="0",
+        ALLOWED_HOSTS="127.0.0.1",
+        LOG_LEVEL="WARNING",
+        DJANGO_SETTINGS_MODULE="streetsafe.settings",
+    )
+    name = _db_name(env)
+    if not name.endswith("_bench"):
+        # The bench empties reports_report before every phase: never a real database.
+        raise SystemExit(f"BENCH_DATABASE_URL must name a database ending in _bench, not {name}")
+    return env
+
+
+def _db_name(env: dict[str, str]) -> str:
+    return urlsplit(env["DATABASE_URL"]).path.lstrip("/")
+
+
+def _prepare_database(env: dict[str, str]) -> None:
+    for command in (
+        ["ensure_database"],
+        ["migrate", "--noinput", "-v", "0"],
+        ["load_west_mercia", "--if-missing"],
+    ):
+        subprocess.run(
+            [PYTHON, "manage.py", *command], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
+        )
+
+
+def _setup_django(env: dict[str, str]) -> None:
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def _close_django() -> None:
+    from django.db import connection
+
+    connection.close()
+
+
+def _drop_database(env: dict[str, str]) -> None:
+    import psycopg2
+    from psycopg2 import sql
+
+    params = _pg_params()
+    params["dbname"] = "postgres"
+    conn = psycopg2.connect(**params)
+    conn.autocommit = True
+    with conn.cursor() as cursor:
+        cursor.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(_db_name(env))
+            )
+        )
+    conn.close()
+
+
+def _pg_params() -> dict[str, Any]:
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    params = {
+        "dbname": db["NAME"],
+        "user": db.get("USER") or None,
+        "password": db.get("PASSWORD") or None,
+        "host": db.get("HOST") or None,
+        "port": db.get("PORT") or None,
+    }
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def _truncate() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE reports_report CASCADE")
+
+
+def _count() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM reports_report")
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+def _reason_codes() -> list[str]:
+    from reports.reasons import REASON_CODES
+
+    return [code for code in REASON_CODES if code != "other"]
+
+
+def _points(limit: int) -> list[tuple[float, float]]:
+    """Real points from the police.uk files, kept only if the force area holds them."""
+    import random
+
+    from django.conf import settings
+
+    from geo.areas import locate_points
+
+    seen: set[tuple[float, float]] = set()
+    for path in sorted((Path(settings.SHARED_DATA_DIR) / "police-uk").glob("**/*.csv")):
+        with path.open(newline="") as f:
+            for row in csv.DictReader(f):
+                if not row.get("Longitude") or not row.get("LSOA name", "").startswith(
+                    LSOA_PREFIXES
+                ):
+                    continue
+                seen.add((float(row["Longitude"]), float(row["Latitude"])))
+    candidates = sorted(seen)
+    random.Random(7).shuffle(candidates)
+    candidates = candidates[: limit * 2]
+    located = locate_points(candidates)
+    points = [p for p, where in zip(candidates, located, strict=True) if where.in_service_area]
+    if not points:
+        raise SystemExit("No police.uk point falls inside the loaded force area.")
+    return points[:limit]
+
+
+def _source_addresses(count: int) -> list[str]:
+    if count <= 1:
+        return ["127.0.0.1"]
+    return [f"127.0.{i // 254}.{i % 254 + 1}" for i in range(1, count + 1)]
+
+
+# --- gunicorn -------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    port: int
+    master: int
+    worker_pids: list[int]
+
+    @property
+    def pids(self) -> list[int]:
+        return [self.master, *self.worker_pids]
+
+
+@contextlib.contextmanager
+def _gunicorn(env: dict[str, str], *, workers: int) -> Iterator[Server]:
+    port = _free_port()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    log = (RESULTS / "gunicorn.log").open("w")
+    process = subprocess.Popen(
+        [GUNICORN, "streetsafe.wsgi", "--workers", str(workers), "--bind", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        _wait_ready(process, port)
+        worker_pids = _children(process.pid)
+        deadline = time.monotonic() + 10
+        while len(worker_pids) < workers and time.monotonic() < deadline:
+            time.sleep(0.1)
+            worker_pids = _children(process.pid)
+        yield Server(port, process.pid, worker_pids)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_ready(process: subprocess.Popen[bytes], port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"gunicorn exited ({process.returncode}); see bench/results/gunicorn.log")
+        try:
+            conn = HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            status = conn.getresponse().status
+            conn.close()
+            if status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("gunicorn did not answer /healthz within 30 s")
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(f"/proc/{entry.name}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+                out.append(int(entry.name))
+    return sorted(out)
+
+
+# --- the API phases ------------------------------------------------------------------------
+
+
+def _load(
+    job: dict[str, Any], *, path: str, count: int, conc: int, batch_size: int = 0
+) -> dict[str, Any]:
+    spec = {**job, "path": path, "count": count, "concurrency": conc, "batch_size": batch_size}
+    spec["seed"] = uuid.uuid4().int
+    done = subprocess.run(
+        [PYTHON, "-m", "bench._load"],
+        cwd=ROOT,
+        input=json.dumps(spec).encode(),
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"the load generator failed:\n{done.stderr.decode()}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, round(q / 100 * len(sorted_values) + 0.5))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def _latency_ms(latencies: list[float]) -> dict[str, float]:
+    values = sorted(latencies)
+    return {
+        "p50_ms": round(_percentile(values, 50) * 1000, 2),
+        "p90_ms": round(_percentile(values, 90) * 1000, 2),
+        "p99_ms": round(_percentile(values, 99) * 1000, 2),
+        "max_ms": round(values[-1] * 1000, 2) if values else float("nan"),
+        "mean_ms": round(sum(values) / len(values) * 1000, 2) if values else float("nan"),
+    }
+
+
+def _summarise(run: dict[str, Any], *, reports_per_request: int, stored: int) -> dict[str, Any]:
+    seconds = run["seconds"]
+    requests = run["requests"]
+    cpu = run["cpu_seconds"]
+    per_request_ms = {
+        name: round(cpu[name] / requests * 1000, 3)
+        for name in ("server", "postgres", "redis", "client")
+    }
+    return {
+        "requests": requests,
+        "seconds": round(seconds, 3),
+        "requests_per_second": round(requests / seconds, 1),
+        "accepted_reports": run["created"],
+        "reports_per_second": round(run["created"] / seconds, 1),
+        "stored_rows": stored,
+        "statuses": run["statuses"],
+        "errors": run["errors"],
+        "tcp_connections": run["connections"],
+        **_latency_ms(run["latencies"]),
+        "cpu_ms_per_request": per_request_ms,
+        "cpu_ms_per_report": {
+            k: round(v / reports_per_request, 3) for k, v in per_request_ms.items()
+        },
+        "machine_busy_percent": round(100 * cpu["machine_busy"] / cpu["machine_total"], 1)
+        if cpu["machine_total"]
+        else None,
+    }
+
+
+# --- the database's ceiling ----------------------------------------------------------------
+
+
+def _insert_statements(
+    points: list[tuple[float, float]], count: int, *, with_locate: bool
+) -> list[tuple[bytes, bytes]]:
+    """(locate, insert) SQL per report, bound before the clock starts.
+
+    The same INSERT the intake runs (``reports.services._INSERT_SQL``) with one row, so the
+    ceiling is the database's cost for exactly the row the API writes.
+    """
+    import random
+
+    import psycopg2
+    from django.conf import settings
+    from django.utils import timezone
+
+    from geo.areas import _LOCATE_SQL, locate_points
+    from reports.intake import ReportInput
+    from reports.services import _INSERT_SQL, receipt_for, receipt_hash
+
+    areas = dict(zip(points, (loc.area_id for loc in locate_points(points)), strict=True))
+    reasons = _reason_codes()
+    rng = random.Random(11)
+    received_at = timezone.now().replace(minute=0, second=0, microsecond=0)
+    conn = psycopg2.connect(**_pg_params())
+    out = []
+    with conn.cursor() as cursor:
+        for _ in range(count):
+            lon, lat = rng.choice(points)
+            report = ReportInput(
+                id=uuid.uuid4(),
+                longitude=lon,
+                latitude=lat,
+                reasons=tuple(sorted(rng.sample(reasons, rng.choice((1, 2))))),
+                feeling="unsafe",
+                severity=rng.choice((1, 2, 3)),
+                felt_at=None,
+                description="",
+                app_version="",
+            )
+            params = {
+                "srid": settings.ANALYSIS_SRID,
+                "received_at": received_at,
+                "ids": [str(report.id)],
+                "lons": [lon],
+                "lats": [lat],
+                "area_ids": [areas[(lon, lat)]],
+                "reasons": [",".join(report.reasons)],
+                "feelings": [report.feeling],
+                "severities": [report.severity],
+                "felt_ats": [None],
+                "descriptions": [""],
+                "redacted": [""],
+                "text_states": ["none"],
+                "app_versions": [""],
+                "digests": [report.digest],
+                "receipt_hashes": [receipt_hash(receipt_for(report.id, report.digest))],
+            }
+            locate = cursor.mogrify(_LOCATE_SQL, [[lon], [lat]]) if with_locate else b""
+            out.append((locate, cursor.mogrify(_INSERT_SQL, params)))
+    conn.close()
+    return out
+
+
+def _ceiling(
+    statements: list[tuple[bytes, bytes]], *, connections: int, with_locate: bool
+) -> dict[str, Any]:
+    """Each statement on its own in autocommit: one transaction, one WAL flush, per row."""
+    import psycopg2
+
+    conns = []
+    for _ in range(connections):
+        conn = psycopg2.connect(**_pg_params())
+        conn.autocommit = True
+        conns.append(conn)
+    next_index = itertools.count()
+    latencies: list[list[float]] = [[] for _ in conns]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(connections + 1)
+
+    def work(conn: Any, out: list[float]) -> None:
+        try:
+            with conn.cursor() as cursor:
+                barrier.wait()
+                while (i := next(next_index)) < len(statements):
+                    locate, insert = statements[i]
+                    started = time.perf_counter()
+                    if with_locate:
+                        cursor.execute(locate)
+                        cursor.fetchall()
+                    cursor.execute(insert)
+                    cursor.fetchall()
+                    out.append(time.perf_counter() - started)
+        except BaseException as exc:
+            errors.append(exc)
+            raise
+
+    threads = [
+        threading.Thread(target=work, args=(c, out), daemon=True)
+        for c, out in zip(conns, latencies, strict=True)
+    ]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    began = time.perf_counter()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - began
+    for conn in conns:
+        conn.close()
+    if errors:
+        raise errors[0]
+    done = sum(len(out) for out in latencies)
+    return {
+        "connections": connections,
+        "statements": "locate + insert" if with_locate else "insert",
+        "rows": done,
+        "seconds": round(seconds, 3),
+        "reports_per_second": round(done / seconds, 1),
+        **_latency_ms([x for out in latencies for x in out]),
+    }
+
+
+_PGBENCH_SQL = """\\set dx random(-5000, 5000)
+\\set dy random(-5000, 5000)
+INSERT INTO reports_report (id, location, location_projected, area_id, reasons, feeling, \
+severity, felt_at, received_at, description, description_redacted, text_state, app_version, \
+source, body_digest, receipt_hash) SELECT gen_random_uuid(), p, ST_Transform(p, {srid}), \
+{area_id}, '{{poor_lighting}}', 'unsafe', 2, NULL, date_trunc('hour', now()), '', '', 'none', \
+'', 'app', md5(random()::text) || md5(random()::text), md5(random()::text) || \
+md5(random()::text) FROM (SELECT ST_SetSRID(ST_MakePoint({lon} + :dx / 1000000.0, \
+{lat} + :dy / 1000000.0), 4326) AS p) s;
+"""
+
+
+def _pgbench(rows: int, clients: int, point: tuple[float, float]) -> dict[str, Any]:
+    """The same row from a C client: what the database does with no Python in front."""
+    from django.conf import settings
+
+    from geo.areas import locate_points
+
+    area_id = locate_points([point])[0].area_id
+    script = _PGBENCH_SQL.format(
+        srid=settings.ANALYSIS_SRID, area_id=area_id, lon=point[0], lat=point[1]
+    )
+    params = _pg_params()
+    per_client = max(1, rows // clients)
+    with tempfile.NamedTemporaryFile("w", suffix=".sql") as f:
+        f.write(script)
+        f.flush()
+        command = ["pgbench", "-n", "-c", str(clients), "-j", "2", "-t", str(per_client)]
+        command += ["-f", f.name, "-h", str(params.get("host", "127.0.0.1"))]
+        command += ["-p", str(params.get("port", 5432)), "-U", str(params.get("user", "postgres"))]
+        done = subprocess.run(
+            [*command, params["dbname"]], capture_output=True, text=True, check=False
+        )
+    if done.returncode != 0:
+        return {"error": done.stderr.strip()[-500:]}
+    tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", done.stdout)
+    latency = re.search(r"latency average = ([\d.]+) ms", done.stdout)
+    failed = re.search(r"number of failed transactions: (\d+)", done.stdout)
+    return {
+        "connections": clients,
+        "rows": per_client * clients,
+        "reports_per_second": float(tps.group(1)) if tps else None,
+        "mean_ms": float(latency.group(1)) if latency else None,
+        "failed": int(failed.group(1)) if failed else 0,
+    }
+
+
+# --- the summary ---------------------------------------------------------------------------
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a and b else None
+
+
+def _report(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
+    single, batch, ceiling = results["single"], results["batch"], results["ceiling"]
+    pgbench = results.get("pgbench", {}).get("reports_per_second")
+    targets = {
+        "single_reports_per_second": {
+            "target": f">= {TARGET_REPORTS_PER_SECOND:.0f}",
+            "measured": single["reports_per_second"],
+            "pass": single["reports_per_second"] >= TARGET_REPORTS_PER_SECOND,
+        },
+        "single_p99_ms": {
+            "target": f"< {TARGET_P99_MS:.0f}",
+            "measured": single["p99_ms"],
+            "pass": single["p99_ms"] < TARGET_P99_MS,
+        },
+        "batch_reports_per_second": {
+            "target": f">= {TARGET_BATCH_REPORTS_PER_SECOND:.0f}",
+            "measured": batch["reports_per_second"],
+            "pass": batch["reports_per_second"] >= TARGET_BATCH_REPORTS_PER_SECOND,
+        },
+    }
+    return {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "options": vars(args),
+        **results,
+        "ratios": {
+            "single_to_ceiling": _ratio(single["reports_per_second"], ceiling["reports_per_second"]),
+            "single_to_locate_insert_ceiling": _ratio(
+                single["reports_per_second"], results["ceiling_locate_insert"]["reports_per_second"]
+            ),
+            "single_to_pgbench": _ratio(single["reports_per_second"], pgbench),
+            "batch_to_ceiling": _ratio(batch["reports_per_second"], ceiling["reports_per_second"]),
+        },
+        "targets": targets,
+    }
+
+
+def _print(report: dict[str, Any]) -> None:
+    rows: list[tuple[str, ...]] = [
+        ("phase", "requests", "accepted", "s", "reports/s", "p50 ms", "p99 ms", "max ms")
+    ]
+
+    def row(name: str, r: dict[str, Any], requests: Any, accepted: Any) -> None:
+        rows.append(
+            (
+                name,
+                str(requests),
+                str(accepted),
+                f"{r.get('seconds', float('nan')):.2f}",
+                f"{r['reports_per_second']:,.0f}" if r.get("reports_per_second") else "-",
+                f"{r['p50_ms']:.1f}" if "p50_ms" in r else "-",
+                f"{r['p99_ms']:.1f}" if "p99_ms" in r else "-",
+                f"{r['max_ms']:.1f}" if "max_ms" in r else "-",
+            )
+        )
+
+    s, b = report["single"], report["batch"]
+    opts = report["options"]
+    row(f"POST /reports, {opts['concurrency']} clients", s, s["requests"], s["accepted_reports"])
+    row(
+        f"POST /reports/batch x{b['batch_size']}, {opts['batch_concurrency']} clients",
+        b,
+        b["requests"],
+        b["accepted_reports"],
+    )
+    for key, label in (
+        ("ceiling_1", "DB INSERT+COMMIT, 1 conn"),
+        ("ceiling", f"DB INSERT+COMMIT, {opts['concurrency']} conns"),
+        ("ceiling_locate_insert", f"DB locate+INSERT, {opts['concurrency']} conns"),
+    ):
+        c = report[key]
+        row(label, c, c["rows"], c["stored"])
+    if "pgbench" in report:
+        p = report["pgbench"]
+        if "error" in p:
+            rows.append(("pgbench", "error", p["error"][:60], "", "", "", "", ""))
+        else:
+            rows.append(
+                (
+                    f"pgbench INSERT, {p['connections']} conns",
+                    str(p["rows"]),
+                    str(p["rows"] - p["failed"]),
+                    "-",
+                    f"{p['reports_per_second']:,.0f}",
+                    f"(avg {p['mean_ms']:.1f})",
+                    "-",
+                    "-",
+                )
+            )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    print()
+    for i, r in enumerate(rows):
+        print("  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths, strict=True))))
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+
+    print("\nStatus counts:")
+    for key in ("single", "batch"):
+        r = report[key]
+        extra = f", errors {r['errors']}" if r["errors"] else ""
+        print(f"  {key}: {r['statuses']}{extra}; {r['stored_rows']} rows stored; "
+              f"{r['tcp_connections']} TCP connections")  # fmt: skip
+
+    print("\nCPU per request, ms (server = gunicorn; machine busy = both cores):")
+    for key in ("single", "batch"):
+        r = report[key]
+        cpu = r["cpu_ms_per_request"]
+        print(
+            f"  {key}: server {cpu['server']:.2f}, postgres {cpu['postgres']:.2f}, "
+            f"redis {cpu['redis']:.2f}, load client {cpu['client']:.2f}; "
+            f"machine busy {r['machine_busy_percent']}%"
+        )
+
+    print("\nRatios:")
+    for key, value in report["ratios"].items():
+        print(f"  {key}: {value if value is not None else '-'}")
+
+    print("\nTargets:")
+    for key, t in report["targets"].items():
+        verdict = "PASS" if t["pass"] else "FAIL"
+        print(f"  {verdict}  {key}: {t['measured']} (target {t['target']})")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
