@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-# Processes whose CPU time is reported per phase, by the name the kernel gives them.
-WATCHED = {"postgres": "postgres", "redis-server": "redis"}
 
 
 def report_body(
@@ -66,21 +64,24 @@ def cpu_snapshot() -> tuple[dict[int, tuple[str, float]], list[int]]:
 def cpu_used(
     before: tuple[dict[int, tuple[str, float]], list[int]],
     after: tuple[dict[int, tuple[str, float]], list[int]],
-    server_pids: list[int],
+    groups: dict[str, list[int]],
 ) -> dict[str, Any]:
-    """Who used the CPU between two snapshots: the server's workers, PostgreSQL, Redis,
-    everything else by name, and the machine as a whole."""
-    out: dict[str, Any] = {"server": 0.0, "postgres": 0.0, "redis": 0.0}
+    """Who used the CPU between two snapshots: each group of pids (the server's workers,
+    the bench database's PostgreSQL processes), Redis, everything else by name (this
+    process excluded), and the machine as a whole."""
+    out: dict[str, Any] = {name: 0.0 for name in groups}
+    out["redis"] = 0.0
+    group_of = {pid: name for name, pids in groups.items() for pid in pids}
     others: Counter[str] = Counter()
     me = os.getpid()
     for pid, (comm, seconds) in after[0].items():
         used = seconds - before[0].get(pid, (comm, 0.0))[1]
-        if used <= 0 or pid == me:
+        if used <= 0 or (pid == me and pid not in group_of):
             continue
-        if pid in server_pids:
-            out["server"] += used
-        elif comm in WATCHED:
-            out[WATCHED[comm]] += used
+        if pid in group_of:
+            out[group_of[pid]] += used
+        elif comm == "redis-server":
+            out["redis"] += used
         else:
             others[comm] += used
     ticks = [b - a for a, b in zip(before[1], after[1], strict=True)]
@@ -233,7 +234,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
         if slot.length is not None and len(slot.buf) - slot.header_end >= slot.length:
             finish(slot)
 
-    server_pids = job.get("server_pids", [])
+    groups = {"server": job.get("server_pids", []), "postgres": job.get("postgres_pids", [])}
     cpu_before = cpu_snapshot()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     began = time.perf_counter()
@@ -274,7 +275,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
         "connections": connections,
         "cpu_seconds": {
             "client": (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime),
-            **cpu_used(cpu_before, cpu_after, server_pids),
+            **cpu_used(cpu_before, cpu_after, groups),
         },
     }
 

@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bench._load import cpu_snapshot, cpu_used
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 PYTHON = sys.executable
@@ -91,10 +93,17 @@ def main(argv: list[str] | None = None) -> int:
 
             _truncate()
             _load(job, path="/api/v1/reports", count=WARMUP_REQUESTS, conc=args.concurrency)
+            # The workers hold their connections now (CONN_MAX_AGE): their backends are known.
+            job["postgres_pids"] = _postgres_pids()
             _truncate()
             print(f"POST /api/v1/reports: {args.requests} requests, {args.concurrency} clients")
-            run = _load(job, path="/api/v1/reports", count=args.requests, conc=args.concurrency)
+            quiet = _wait_quiet(args)
+            with _profiled(args.profile, server.master, "single"):
+                run = _load(
+                    job, path="/api/v1/reports", count=args.requests, conc=args.concurrency
+                )
             results["single"] = _summarise(run, reports_per_request=1, stored=_count())
+            results["single"]["busy_before_percent"] = quiet
 
             _truncate()
             _load(
@@ -106,12 +115,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"POST /api/v1/reports/batch: {args.batches} batches of {batch_size}, "
                 f"{args.batch_concurrency} clients"
             )
-            run = _load(
-                job, path="/api/v1/reports/batch", count=args.batches,
-                conc=args.batch_concurrency, batch_size=batch_size,
-            )  # fmt: skip
+            quiet = _wait_quiet(args)
+            with _profiled(args.profile, server.master, "batch"):
+                run = _load(
+                    job, path="/api/v1/reports/batch", count=args.batches,
+                    conc=args.batch_concurrency, batch_size=batch_size,
+                )  # fmt: skip
             results["batch"] = _summarise(run, reports_per_request=batch_size, stored=_count())
             results["batch"]["batch_size"] = batch_size
+            results["batch"]["busy_before_percent"] = quiet
 
         # The ceilings run with gunicorn stopped: nothing else on the two cores.
         print(f"Ceiling: {args.ceiling_inserts} single-row INSERT + COMMIT, psycopg2")
@@ -122,12 +134,16 @@ def main(argv: list[str] | None = None) -> int:
             ("ceiling_locate_insert", args.concurrency, True),
         ):
             _truncate()
+            quiet = _wait_quiet(args)
             results[name] = _ceiling(statements, connections=conns, with_locate=locate)
             results[name]["stored"] = _count()
+            results[name]["busy_before_percent"] = quiet
         if shutil.which("pgbench"):
             _truncate()
             print(f"Ceiling: pgbench, {args.concurrency} clients")
+            quiet = _wait_quiet(args)
             results["pgbench"] = _pgbench(args.ceiling_inserts, args.concurrency, points[0])
+            results["pgbench"]["busy_before_percent"] = quiet
         _truncate()
     finally:
         _close_django()
@@ -167,6 +183,26 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--points", type=int, default=2000, help="distinct report points (2000)")
     p.add_argument(
         "--keep-db", action="store_true", help="keep the streetsafe_bench database afterwards"
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help=(
+            "record the gunicorn workers with py-spy during the API phases, to "
+            "bench/results/ingest-<phase>.folded, and print the top costs (slows the server)"
+        ),
+    )
+    p.add_argument(
+        "--quiet-percent",
+        type=float,
+        default=10.0,
+        help="before each phase, wait for the machine to be at most this busy (default 10)",
+    )
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=120.0,
+        help="seconds to wait for that before going ahead anyway; 0: never wait (default 120)",
     )
     return p
 
@@ -259,6 +295,29 @@ def _pg_params() -> dict[str, Any]:
     return {k: v for k, v in params.items() if v is not None}
 
 
+def _machine_busy(seconds: float) -> float:
+    """Percent of both cores busy over the next few seconds."""
+    before = cpu_snapshot()[1]
+    time.sleep(seconds)
+    ticks = [b - a for a, b in zip(before, cpu_snapshot()[1], strict=True)]
+    total = sum(ticks)
+    return 100 * (total - ticks[3] - ticks[4]) / total if total else 0.0
+
+
+def _wait_quiet(args: argparse.Namespace) -> float:
+    """Other people's work on these two cores skews every figure: wait for it to stop."""
+    busy = _machine_busy(1.0)
+    if busy <= args.quiet_percent or args.quiet_wait <= 0:
+        return round(busy, 1)
+    print(f"  waiting up to {args.quiet_wait:.0f} s for the machine to be quiet ({busy:.0f}% busy)")
+    deadline = time.monotonic() + args.quiet_wait
+    while busy > args.quiet_percent and time.monotonic() < deadline:
+        busy = _machine_busy(1.0)
+    if busy > args.quiet_percent:
+        print(f"  going ahead with the machine {busy:.0f}% busy: figures will be low")
+    return round(busy, 1)
+
+
 def _truncate() -> None:
     from django.db import connection
 
@@ -273,6 +332,21 @@ def _count() -> int:
         cursor.execute("SELECT count(*) FROM reports_report")
         row = cursor.fetchone()
     return int(row[0]) if row else 0
+
+
+def _postgres_pids() -> list[int]:
+    """The bench database's backends and PostgreSQL's own background processes."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT pid FROM pg_stat_activity
+            WHERE datname = current_database()
+               OR (datname IS NULL AND backend_type NOT IN ('autovacuum worker'))
+            """
+        )
+        return [int(row[0]) for row in cursor.fetchall()]
 
 
 def _reason_codes() -> list[str]:
@@ -399,6 +473,29 @@ def _children(pid: int) -> list[int]:
 # --- the API phases ------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _profiled(enabled: bool, master: int, phase: str) -> Iterator[None]:
+    if not enabled:
+        yield
+        return
+    py_spy = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
+    if not Path(py_spy).exists():
+        raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
+    out = RESULTS / f"ingest-{phase}.folded"
+    spy = subprocess.Popen(
+        [py_spy, "record", "--pid", str(master), "--subprocesses", "--nonblocking",
+         "--rate", "250", "--format", "raw", "--output", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(1.5)  # py-spy attaches to each worker
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=30)
+    print(f"  profile of the workers: {out.relative_to(ROOT)}")
+
+
 def _load(
     job: dict[str, Any], *, path: str, count: int, conc: int, batch_size: int = 0
 ) -> dict[str, Any]:
@@ -439,9 +536,10 @@ def _summarise(run: dict[str, Any], *, reports_per_request: int, stored: int) ->
     seconds = run["seconds"]
     requests = run["requests"]
     cpu = run["cpu_seconds"]
+    names = ("server", "postgres", "redis", "client")
+    cpu["other"] = cpu["machine_busy"] - sum(cpu[name] for name in names)
     per_request_ms = {
-        name: round(cpu[name] / requests * 1000, 3)
-        for name in ("server", "postgres", "redis", "client")
+        name: round(cpu[name] / requests * 1000, 3) for name in (*names, "other")
     }
     return {
         "requests": requests,
@@ -461,6 +559,11 @@ def _summarise(run: dict[str, Any], *, reports_per_request: int, stored: int) ->
         "machine_busy_percent": round(100 * cpu["machine_busy"] / cpu["machine_total"], 1)
         if cpu["machine_total"]
         else None,
+        "noise_percent": round(100 * cpu["other"] / cpu["machine_total"], 1)
+        if cpu["machine_total"]
+        else None,
+        "machine_cpu_seconds": {k: round(v, 3) for k, v in cpu["machine"].items()},
+        "other_processes_cpu_seconds": cpu["other_processes"],
     }
 
 
@@ -566,13 +669,16 @@ def _ceiling(
         threading.Thread(target=work, args=(c, out), daemon=True)
         for c, out in zip(conns, latencies, strict=True)
     ]
+    groups = {"postgres": _postgres_pids(), "client": [os.getpid()]}
     for t in threads:
         t.start()
+    cpu_before = cpu_snapshot()
     barrier.wait()
     began = time.perf_counter()
     for t in threads:
         t.join()
     seconds = time.perf_counter() - began
+    cpu = cpu_used(cpu_before, cpu_snapshot(), groups)
     for conn in conns:
         conn.close()
     if errors:
@@ -585,6 +691,11 @@ def _ceiling(
         "seconds": round(seconds, 3),
         "reports_per_second": round(done / seconds, 1),
         **_latency_ms([x for out in latencies for x in out]),
+        "cpu_ms_per_report": {
+            "postgres": round(cpu["postgres"] / done * 1000, 3),
+            "client": round(cpu["client"] / done * 1000, 3),
+        },
+        "machine_busy_percent": round(100 * cpu["machine_busy"] / cpu["machine_total"], 1),
     }
 
 
@@ -751,8 +862,22 @@ def _print(report: dict[str, Any]) -> None:
         cpu = r["cpu_ms_per_request"]
         print(
             f"  {key}: server {cpu['server']:.2f}, postgres {cpu['postgres']:.2f}, "
-            f"redis {cpu['redis']:.2f}, load client {cpu['client']:.2f}; "
-            f"machine busy {r['machine_busy_percent']}%"
+            f"redis {cpu['redis']:.2f}, load client {cpu['client']:.2f}, "
+            f"rest of the machine {cpu['other']:.2f}; machine busy {r['machine_busy_percent']}%"
+        )
+        if r["noise_percent"] and r["noise_percent"] > 10:
+            print(
+                f"    WARNING: {r['noise_percent']}% of the machine went to other work "
+                f"({r['other_processes_cpu_seconds']}); run again on a quiet machine"
+            )
+
+    for key in ("ceiling_1", "ceiling", "ceiling_locate_insert"):
+        c = report[key]
+        cpu = c["cpu_ms_per_report"]
+        print(
+            f"  {key} ({c['connections']} conns, {c['statements']}): postgres "
+            f"{cpu['postgres']:.2f}, psycopg2 client {cpu['client']:.2f}; "
+            f"machine busy {c['machine_busy_percent']}%"
         )
 
     print("\nRatios:")

@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.forms import Media
 from django.http import HttpRequest
 from django.utils.html import format_html
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
 
 from reports.models import ModerationDecision, Report
 from reports.reasons import REASONS, REASONS_BY_CODE
@@ -170,14 +170,13 @@ class ReportAdmin(admin.ModelAdmin):
         # The GIS widget, shown but not editable: a read-only page has no form field to put
         # it in, and the widget's own script makes every map editable, so the drawing tools
         # are taken off again once it has been built.
-        widget = OSMWidget(attrs={"id": "report_map", "disabled": True, "default_zoom": 16})
+        widget = OSMWidget(
+            attrs={"id": "report_map", "geom_type": "POINT", "disabled": True, "default_zoom": 16}
+        )
         return format_html(
-            "{}<script>{}</script>",
+            "{}<script>for (const i of Object.values(geodjango_report_map.interactions))"
+            " {{ if (i) geodjango_report_map.map.removeInteraction(i); }}</script>",
             widget.render("report_map", report.location),
-            mark_safe(  # noqa: S308 - a fixed script, no data in it
-                "for (const i of Object.values(geodjango_report_map.interactions))"
-                " { if (i) geodjango_report_map.map.removeInteraction(i); }"
-            ),
         )
 
     @property
@@ -202,4 +201,3 @@ class ModerationDecisionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-

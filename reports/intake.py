@@ -11,6 +11,7 @@ import json
 import math
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,7 +41,7 @@ class ReportInput:
     description: str
     app_version: str
 
-    @property
+    @cached_property
     def digest(self) -> str:
         """sha256 of the canonical body: equal for the same report sent twice."""
         canonical = json.dumps(
