@@ -72,7 +72,7 @@ def cpu_used(
     out: dict[str, Any] = {name: 0.0 for name in groups}
     out["redis"] = 0.0
     group_of = {pid: name for name, pids in groups.items() for pid in pids}
-    others: Counter[str] = Counter()
+    others: dict[str, float] = {}
     me = os.getpid()
     for pid, (comm, seconds) in after[0].items():
         used = seconds - before[0].get(pid, (comm, 0.0))[1]
@@ -83,13 +83,14 @@ def cpu_used(
         elif comm == "redis-server":
             out["redis"] += used
         else:
-            others[comm] += used
+            others[comm] = others.get(comm, 0.0) + used
     ticks = [b - a for a, b in zip(before[1], after[1], strict=True)]
     names = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
     out["machine"] = {n: t / CLOCK_TICKS for n, t in zip(names, ticks, strict=True)}
     out["machine_busy"] = (sum(ticks) - ticks[3] - ticks[4]) / CLOCK_TICKS
     out["machine_total"] = sum(ticks) / CLOCK_TICKS
-    out["other_processes"] = {k: round(v, 3) for k, v in others.most_common(5)}
+    busiest = sorted(others.items(), key=lambda kv: -kv[1])[:5]
+    out["other_processes"] = {k: round(v, 3) for k, v in busiest}
     return out
 
 

@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bench._load import cpu_snapshot, cpu_used
+from bench._profile import print_top_costs
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict[str, Any] = {}
     try:
-        with _gunicorn(env, workers=args.workers) as server:
+        with _gunicorn(env, workers=args.workers, extra=args.gunicorn_arg) as server:
             job = {
                 "host": "127.0.0.1",
                 "port": server.port,
@@ -99,9 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"POST /api/v1/reports: {args.requests} requests, {args.concurrency} clients")
             quiet = _wait_quiet(args)
             with _profiled(args.profile, server.master, "single"):
-                run = _load(
-                    job, path="/api/v1/reports", count=args.requests, conc=args.concurrency
-                )
+                run = _load(job, path="/api/v1/reports", count=args.requests, conc=args.concurrency)
             results["single"] = _summarise(run, reports_per_request=1, stored=_count())
             results["single"]["busy_before_percent"] = quiet
 
@@ -127,15 +126,22 @@ def main(argv: list[str] | None = None) -> int:
 
         # The ceilings run with gunicorn stopped: nothing else on the two cores.
         print(f"Ceiling: {args.ceiling_inserts} single-row INSERT + COMMIT, psycopg2")
-        statements = _insert_statements(points, args.ceiling_inserts, with_locate=True)
-        for name, conns, locate in (
-            ("ceiling_1", 1, False),
-            ("ceiling", args.concurrency, False),
-            ("ceiling_locate_insert", args.concurrency, True),
+        statements = _insert_statements(points, args.ceiling_inserts)
+        batches = _insert_statements(points, args.batches, rows=batch_size)
+        for name, conns, locate, rows in (
+            ("ceiling_1", 1, False, 1),
+            ("ceiling", args.concurrency, False, 1),
+            ("ceiling_locate_insert", args.concurrency, True, 1),
+            ("ceiling_batch", args.batch_concurrency, True, batch_size),
         ):
             _truncate()
             quiet = _wait_quiet(args)
-            results[name] = _ceiling(statements, connections=conns, with_locate=locate)
+            results[name] = _ceiling(
+                batches if rows > 1 else statements,
+                connections=conns,
+                with_locate=locate,
+                rows=rows,
+            )
             results[name]["stored"] = _count()
             results[name]["busy_before_percent"] = quiet
         if shutil.which("pgbench"):
@@ -171,6 +177,13 @@ def _parser() -> argparse.ArgumentParser:
         "--ceiling-inserts", type=int, default=10000, help="rows per ceiling run (default 10000)"
     )
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    p.add_argument(
+        "--gunicorn-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="one more gunicorn argument, to try a setting (repeat; e.g. --gunicorn-arg=-kgthread)",
+    )
     p.add_argument(
         "--source-addresses",
         type=int,
@@ -246,7 +259,11 @@ def _prepare_database(env: dict[str, str]) -> None:
         ["load_west_mercia", "--if-missing"],
     ):
         subprocess.run(
-            [PYTHON, "manage.py", *command], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
+            [PYTHON, "manage.py", *command],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
 
 
@@ -274,9 +291,7 @@ def _drop_database(env: dict[str, str]) -> None:
     conn.autocommit = True
     with conn.cursor() as cursor:
         cursor.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(_db_name(env))
-            )
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(_db_name(env)))
         )
     conn.close()
 
@@ -403,12 +418,13 @@ class Server:
 
 
 @contextlib.contextmanager
-def _gunicorn(env: dict[str, str], *, workers: int) -> Iterator[Server]:
+def _gunicorn(env: dict[str, str], *, workers: int, extra: list[str]) -> Iterator[Server]:
     port = _free_port()
     RESULTS.mkdir(parents=True, exist_ok=True)
     log = (RESULTS / "gunicorn.log").open("w")
+    command = [GUNICORN, "streetsafe.wsgi", "--workers", str(workers)]
     process = subprocess.Popen(
-        [GUNICORN, "streetsafe.wsgi", "--workers", str(workers), "--bind", f"127.0.0.1:{port}"],
+        [*command, "--bind", f"127.0.0.1:{port}", *extra],
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -443,7 +459,9 @@ def _wait_ready(process: subprocess.Popen[bytes], port: int) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"gunicorn exited ({process.returncode}); see bench/results/gunicorn.log")
+            raise SystemExit(
+                f"gunicorn exited ({process.returncode}); see bench/results/gunicorn.log"
+            )
         try:
             conn = HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", "/healthz")
@@ -482,9 +500,11 @@ def _profiled(enabled: bool, master: int, phase: str) -> Iterator[None]:
     if not Path(py_spy).exists():
         raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
     out = RESULTS / f"ingest-{phase}.folded"
+    # --gil: only samples taken while a worker runs Python (or C holding the GIL), so waits
+    # on PostgreSQL, Redis and the socket are left out: a CPU profile, not a wall-clock one.
     spy = subprocess.Popen(
-        [py_spy, "record", "--pid", str(master), "--subprocesses", "--nonblocking",
-         "--rate", "250", "--format", "raw", "--output", str(out)],
+        [py_spy, "record", "--pid", str(master), "--subprocesses", "--nonblocking", "--gil",
+         "--rate", "200", "--format", "raw", "--output", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     time.sleep(1.5)  # py-spy attaches to each worker
@@ -494,6 +514,7 @@ def _profiled(enabled: bool, master: int, phase: str) -> Iterator[None]:
         spy.send_signal(signal.SIGINT)
         spy.wait(timeout=30)
     print(f"  profile of the workers: {out.relative_to(ROOT)}")
+    print_top_costs(out)
 
 
 def _load(
@@ -538,9 +559,7 @@ def _summarise(run: dict[str, Any], *, reports_per_request: int, stored: int) ->
     cpu = run["cpu_seconds"]
     names = ("server", "postgres", "redis", "client")
     cpu["other"] = cpu["machine_busy"] - sum(cpu[name] for name in names)
-    per_request_ms = {
-        name: round(cpu[name] / requests * 1000, 3) for name in (*names, "other")
-    }
+    per_request_ms = {name: round(cpu[name] / requests * 1000, 3) for name in (*names, "other")}
     return {
         "requests": requests,
         "seconds": round(seconds, 3),
@@ -571,12 +590,14 @@ def _summarise(run: dict[str, Any], *, reports_per_request: int, stored: int) ->
 
 
 def _insert_statements(
-    points: list[tuple[float, float]], count: int, *, with_locate: bool
+    points: list[tuple[float, float]], count: int, *, rows: int = 1
 ) -> list[tuple[bytes, bytes]]:
-    """(locate, insert) SQL per report, bound before the clock starts.
+    """(locate, insert) SQL for ``count`` statements of ``rows`` reports each, bound before
+    the clock starts.
 
-    The same INSERT the intake runs (``reports.services._INSERT_SQL``) with one row, so the
-    ceiling is the database's cost for exactly the row the API writes.
+    The same statements the intake runs (``geo.areas._LOCATE_SQL`` and
+    ``reports.services._INSERT_SQL``), so the ceiling is the database's cost for exactly
+    the rows the API writes.
     """
     import random
 
@@ -596,44 +617,50 @@ def _insert_statements(
     out = []
     with conn.cursor() as cursor:
         for _ in range(count):
-            lon, lat = rng.choice(points)
-            report = ReportInput(
-                id=uuid.uuid4(),
-                longitude=lon,
-                latitude=lat,
-                reasons=tuple(sorted(rng.sample(reasons, rng.choice((1, 2))))),
-                feeling="unsafe",
-                severity=rng.choice((1, 2, 3)),
-                felt_at=None,
-                description="",
-                app_version="",
-            )
+            reports = []
+            for _ in range(rows):
+                lon, lat = rng.choice(points)
+                reports.append(
+                    ReportInput(
+                        id=uuid.uuid4(),
+                        longitude=lon,
+                        latitude=lat,
+                        reasons=tuple(sorted(rng.sample(reasons, rng.choice((1, 2))))),
+                        feeling="unsafe",
+                        severity=rng.choice((1, 2, 3)),
+                        felt_at=None,
+                        description="",
+                        app_version="",
+                    )
+                )
             params = {
                 "srid": settings.ANALYSIS_SRID,
                 "received_at": received_at,
-                "ids": [str(report.id)],
-                "lons": [lon],
-                "lats": [lat],
-                "area_ids": [areas[(lon, lat)]],
-                "reasons": [",".join(report.reasons)],
-                "feelings": [report.feeling],
-                "severities": [report.severity],
-                "felt_ats": [None],
-                "descriptions": [""],
-                "redacted": [""],
-                "text_states": ["none"],
-                "app_versions": [""],
-                "digests": [report.digest],
-                "receipt_hashes": [receipt_hash(receipt_for(report.id, report.digest))],
+                "ids": [str(r.id) for r in reports],
+                "lons": [r.longitude for r in reports],
+                "lats": [r.latitude for r in reports],
+                "area_ids": [areas[(r.longitude, r.latitude)] for r in reports],
+                "reasons": [",".join(r.reasons) for r in reports],
+                "feelings": [r.feeling for r in reports],
+                "severities": [r.severity for r in reports],
+                "felt_ats": [None for _ in reports],
+                "descriptions": ["" for _ in reports],
+                "redacted": ["" for _ in reports],
+                "text_states": ["none" for _ in reports],
+                "app_versions": ["" for _ in reports],
+                "digests": [r.digest for r in reports],
+                "receipt_hashes": [receipt_hash(receipt_for(r.id, r.digest)) for r in reports],
             }
-            locate = cursor.mogrify(_LOCATE_SQL, [[lon], [lat]]) if with_locate else b""
-            out.append((locate, cursor.mogrify(_INSERT_SQL, params)))
+            lons_lats = [[r.longitude for r in reports], [r.latitude for r in reports]]
+            out.append(
+                (cursor.mogrify(_LOCATE_SQL, lons_lats), cursor.mogrify(_INSERT_SQL, params))
+            )
     conn.close()
     return out
 
 
 def _ceiling(
-    statements: list[tuple[bytes, bytes]], *, connections: int, with_locate: bool
+    statements: list[tuple[bytes, bytes]], *, connections: int, with_locate: bool, rows: int = 1
 ) -> dict[str, Any]:
     """Each statement on its own in autocommit: one transaction, one WAL flush, per row."""
     import psycopg2
@@ -683,10 +710,10 @@ def _ceiling(
         conn.close()
     if errors:
         raise errors[0]
-    done = sum(len(out) for out in latencies)
+    done = sum(len(out) for out in latencies) * rows
     return {
         "connections": connections,
-        "statements": "locate + insert" if with_locate else "insert",
+        "statements": ("locate + insert" if with_locate else "insert") + f" of {rows} rows",
         "rows": done,
         "seconds": round(seconds, 3),
         "reports_per_second": round(done / seconds, 1),
@@ -756,6 +783,7 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 def _report(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
     single, batch, ceiling = results["single"], results["batch"], results["ceiling"]
     pgbench = results.get("pgbench", {}).get("reports_per_second")
+    single_rate = single["reports_per_second"]
     targets = {
         "single_reports_per_second": {
             "target": f">= {TARGET_REPORTS_PER_SECOND:.0f}",
@@ -779,12 +807,14 @@ def _report(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]
         "options": vars(args),
         **results,
         "ratios": {
-            "single_to_ceiling": _ratio(single["reports_per_second"], ceiling["reports_per_second"]),
+            "single_to_ceiling": _ratio(single_rate, ceiling["reports_per_second"]),
             "single_to_locate_insert_ceiling": _ratio(
-                single["reports_per_second"], results["ceiling_locate_insert"]["reports_per_second"]
+                single_rate, results["ceiling_locate_insert"]["reports_per_second"]
             ),
             "single_to_pgbench": _ratio(single["reports_per_second"], pgbench),
-            "batch_to_ceiling": _ratio(batch["reports_per_second"], ceiling["reports_per_second"]),
+            "batch_to_batch_ceiling": _ratio(
+                batch["reports_per_second"], results["ceiling_batch"]["reports_per_second"]
+            ),
         },
         "targets": targets,
     }
@@ -822,6 +852,10 @@ def _print(report: dict[str, Any]) -> None:
         ("ceiling_1", "DB INSERT+COMMIT, 1 conn"),
         ("ceiling", f"DB INSERT+COMMIT, {opts['concurrency']} conns"),
         ("ceiling_locate_insert", f"DB locate+INSERT, {opts['concurrency']} conns"),
+        (
+            "ceiling_batch",
+            f"DB locate+INSERT x{b['batch_size']}, {opts['batch_concurrency']} conns",
+        ),
     ):
         c = report[key]
         row(label, c, c["rows"], c["stored"])
@@ -845,7 +879,8 @@ def _print(report: dict[str, Any]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     print()
     for i, r in enumerate(rows):
-        print("  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths, strict=True))))
+        cells = zip(r, widths, strict=True)
+        print("  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(cells)))
         if i == 0:
             print("  ".join("-" * w for w in widths))
 
@@ -871,7 +906,7 @@ def _print(report: dict[str, Any]) -> None:
                 f"({r['other_processes_cpu_seconds']}); run again on a quiet machine"
             )
 
-    for key in ("ceiling_1", "ceiling", "ceiling_locate_insert"):
+    for key in ("ceiling_1", "ceiling", "ceiling_locate_insert", "ceiling_batch"):
         c = report[key]
         cpu = c["cpu_ms_per_report"]
         print(

@@ -11,8 +11,8 @@ import json
 import math
 import uuid
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from django.conf import settings

@@ -105,4 +105,4 @@ class ModerationDecision(models.Model):
         ordering = ["-decided_at"]
 
     def __str__(self) -> str:
-        return f"{self.decision} by {self.moderator_id} at {self.decided_at:%Y-%m-%d %H:%M}"
+        return f"{self.decision} by {self.moderator} at {self.decided_at:%Y-%m-%d %H:%M}"

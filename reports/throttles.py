@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 from functools import cache
 
 import redis
-from redis.commands.core import Script
 from django.conf import settings
+from redis.commands.core import Script
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView

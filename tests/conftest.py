@@ -6,16 +6,11 @@
   in tests/fixtures/boundaries (never ../shared).
 """
 
-import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-# Tests use their own Redis database so that a running `make run` worker never takes
-# their tasks, and the tests never flush its throttle or cache.
-os.environ.setdefault("REDIS_URL", os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
 
 
 @pytest.fixture(autouse=True)

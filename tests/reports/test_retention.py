@@ -130,7 +130,10 @@ def celery_queue() -> Iterator[str]:
     finally:
         task_postrun.disconnect(close_worker_connections)
         with app.connection_for_write() as connection:
-            connection.default_channel.queue_delete(queue)
+            # Declared again first, so that the channel knows the bindings it must remove.
+            bound = app.amqp.queues[queue].bind(connection.default_channel)
+            bound.declare()
+            bound.delete()
         app.conf.update(saved)
 
 
@@ -147,6 +150,7 @@ def test_a_real_worker_purges_expired_text_when_the_task_is_sent(reporter, celer
     result = reports_purge_expired_task.apply_async(queue=celery_queue)
 
     assert result.get(timeout=30) == 1
+    result.forget()
     report = Report.objects.get(pk=expired)
     assert (report.description, report.description_redacted) == ("", "")
     assert report.text_state == Report.TextState.NONE
@@ -166,5 +170,6 @@ def test_the_task_retries_when_the_database_is_unavailable():
 
     from reports.tasks import reports_purge_expired_task
 
-    assert OperationalError in reports_purge_expired_task.autoretry_for
-    assert reports_purge_expired_task.retry_backoff
+    options = vars(type(reports_purge_expired_task))
+    assert OperationalError in options["autoretry_for"]
+    assert options["retry_backoff"]
