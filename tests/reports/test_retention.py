@@ -170,6 +170,6 @@ def test_the_task_retries_when_the_database_is_unavailable():
 
     from reports.tasks import reports_purge_expired_task
 
-    options = vars(type(reports_purge_expired_task))
-    assert OperationalError in options["autoretry_for"]
-    assert options["retry_backoff"]
+    task: Any = reports_purge_expired_task
+    assert OperationalError in task.autoretry_for
+    assert task.retry_backoff
