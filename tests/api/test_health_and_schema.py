@@ -36,3 +36,11 @@ def test_the_interactive_docs_render(client):
 
     assert response.status_code == 200
     assert b"swagger" in response.content.lower()
+
+
+def test_the_schema_validates_with_no_warnings(tmp_path):
+    from django.core.management import call_command
+
+    call_command("spectacular", validate=True, fail_on_warn=True, file=str(tmp_path / "s.yaml"))
+
+    assert (tmp_path / "s.yaml").read_text().startswith("openapi: 3")
