@@ -898,7 +898,8 @@ def _print(report: dict[str, Any]) -> None:
         print(
             f"  {key}: server {cpu['server']:.2f}, postgres {cpu['postgres']:.2f}, "
             f"redis {cpu['redis']:.2f}, load client {cpu['client']:.2f}, "
-            f"rest of the machine {cpu['other']:.2f}; machine busy {r['machine_busy_percent']}%"
+            f"rest of the machine {max(cpu['other'], 0.0):.2f}; "
+            f"machine busy {r['machine_busy_percent']}%"
         )
         if r["noise_percent"] and r["noise_percent"] > 10:
             print(

@@ -99,7 +99,14 @@ def _receipt_body(result: SubmitResult) -> dict[str, Any]:
     }
 
 
-class ReportCreateApi(APIView):
+class PublicApi(APIView):
+    """The app's endpoints: no accounts, so no authentication to run."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+
+
+class ReportCreateApi(PublicApi):
     throttle_classes = [ReportThrottle]
 
     @extend_schema(
@@ -180,7 +187,7 @@ class BatchResultSerializer(serializers.Serializer):
     results = BatchItemSerializer(many=True)
 
 
-class ReportBatchApi(APIView):
+class ReportBatchApi(PublicApi):
     throttle_classes = [ReportThrottle]
 
     @extend_schema(
@@ -242,7 +249,7 @@ def _batch_item(index: int, result: SubmitResult) -> dict[str, Any]:
     return {"index": index, "status": result.outcome, **body}
 
 
-class ReportEraseApi(APIView):
+class ReportEraseApi(PublicApi):
     throttle_classes = [ReportThrottle]
 
     @extend_schema(
@@ -319,7 +326,7 @@ class ConfigSerializer(serializers.Serializer):
 CONFIG_CACHE_SECONDS = 300
 
 
-class ConfigApi(APIView):
+class ConfigApi(PublicApi):
     @extend_schema(
         operation_id="config",
         summary="What the app needs before a report",

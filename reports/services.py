@@ -1,10 +1,11 @@
 """Writes to reports: intake, erasure, moderation and retention."""
 
 import base64
+import functools
 import hashlib
 import hmac
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -14,7 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from geo.areas import Location, locate_points, service_area_name
+from geo.areas import service_area_name
 from reports.intake import InvalidReport, ReportInput
 from reports.models import ModerationDecision, Report
 from reports.redaction import redact
@@ -33,14 +34,18 @@ class SubmitResult:
     errors: dict[str, list[str]] | None = None
 
 
+@functools.cache
+def _receipt_key(secret_key: str) -> bytes:
+    return hashlib.sha256(f"streetsafe-receipt:{secret_key}".encode()).digest()
+
+
 def receipt_for(report_id: uuid.UUID, digest: str) -> str:
     """The receipt secret for a report: derived, so a replay gets the same one back.
 
     Only its hash is stored. It can be derived again only with the server's key and the
     exact body the app sent, which includes the app-made id nobody else sees.
     """
-    key = hashlib.sha256(f"streetsafe-receipt:{settings.SECRET_KEY}".encode()).digest()
-    mac = hmac.new(key, f"{report_id}:{digest}".encode(), hashlib.sha256).digest()
+    mac = hmac.digest(_receipt_key(settings.SECRET_KEY), f"{report_id}:{digest}".encode(), "sha256")
     return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
 
@@ -48,87 +53,140 @@ def receipt_hash(receipt: str) -> str:
     return hashlib.sha256(receipt.encode()).hexdigest()
 
 
-# One statement for the whole batch: each row's point and its projection are built in
-# PostGIS, and ON CONFLICT makes a replayed or racing id a no-op that RETURNING leaves out.
-_INSERT_SQL = """
-    INSERT INTO reports_report (
-        id, location, location_projected, area_id, reasons, feeling, severity, felt_at,
-        received_at, description, description_redacted, text_state, app_version, source,
-        body_digest, receipt_hash
+# The whole of intake's database work, for one report or a batch, in one statement:
+# - input: the reports as parallel arrays, each point built once;
+# - located: whether each point is in the service area and its local policing area, the
+#   same indexed lookup as geo.areas.locate_points (GiST on geo_areapart.geom);
+# - inserted: the reports inside the service area; ON CONFLICT makes a replayed or racing
+#   id a no-op that RETURNING leaves out;
+# - then one row per input, in order, with the digest already stored under a known id (the
+#   statement's snapshot does not see its own inserts, so that is NULL for new rows).
+SUBMIT_SQL = """
+    WITH input AS (
+        SELECT r.*, ST_SetSRID(ST_MakePoint(r.lon, r.lat), 4326) AS point
+        FROM unnest(
+            %(ids)s::uuid[], %(lons)s::float8[], %(lats)s::float8[], %(reasons)s::text[],
+            %(feelings)s::text[], %(severities)s::smallint[], %(felt_ats)s::timestamptz[],
+            %(descriptions)s::text[], %(redacted)s::text[], %(text_states)s::text[],
+            %(app_versions)s::text[], %(digests)s::text[], %(receipt_hashes)s::text[]
+        ) WITH ORDINALITY AS r(id, lon, lat, reasons, feeling, severity, felt_at,
+                               description, redacted, text_state, app_version, digest,
+                               receipt_hash, ord)
+    ),
+    located AS (
+        SELECT i.*,
+               EXISTS (
+                   SELECT 1 FROM geo_areapart p
+                   WHERE p.kind = 'force' AND ST_Intersects(p.geom, i.point)
+               ) AS in_service_area,
+               (
+                   SELECT p.area_id FROM geo_areapart p
+                   WHERE p.kind = 'lpa' AND ST_Intersects(p.geom, i.point)
+                   LIMIT 1
+               ) AS area_id
+        FROM input i
+    ),
+    inserted AS (
+        INSERT INTO reports_report (
+            id, location, location_projected, area_id, reasons, feeling, severity, felt_at,
+            received_at, description, description_redacted, text_state, app_version, source,
+            body_digest, receipt_hash
+        )
+        SELECT l.id, l.point, ST_Transform(l.point, %(srid)s), l.area_id,
+               string_to_array(l.reasons, ','), l.feeling, l.severity, l.felt_at,
+               %(received_at)s, l.description, l.redacted, l.text_state, l.app_version,
+               'app', l.digest, l.receipt_hash
+        FROM located l
+        WHERE l.in_service_area
+        ON CONFLICT (id) DO NOTHING
+        RETURNING id
     )
-    SELECT r.id, ST_SetSRID(ST_MakePoint(r.lon, r.lat), 4326),
-           ST_Transform(ST_SetSRID(ST_MakePoint(r.lon, r.lat), 4326), %(srid)s),
-           r.area_id, string_to_array(r.reasons, ','), r.feeling, r.severity, r.felt_at,
-           %(received_at)s, r.description, r.redacted, r.text_state, r.app_version, 'app',
-           r.digest, r.receipt_hash
-    FROM unnest(
-        %(ids)s::uuid[], %(lons)s::float8[], %(lats)s::float8[], %(area_ids)s::bigint[],
-        %(reasons)s::text[], %(feelings)s::text[], %(severities)s::smallint[],
-        %(felt_ats)s::timestamptz[], %(descriptions)s::text[], %(redacted)s::text[],
-        %(text_states)s::text[], %(app_versions)s::text[], %(digests)s::text[],
-        %(receipt_hashes)s::text[]
-    ) AS r(id, lon, lat, area_id, reasons, feeling, severity, felt_at, description, redacted,
-           text_state, app_version, digest, receipt_hash)
-    ON CONFLICT (id) DO NOTHING
-    RETURNING id
+    SELECT l.id, l.in_service_area, a.code, a.name, ins.id IS NOT NULL, stored.body_digest
+    FROM located l
+    LEFT JOIN geo_area a ON a.id = l.area_id
+    LEFT JOIN inserted ins ON ins.id = l.id
+    LEFT JOIN reports_report stored ON stored.id = l.id
+    ORDER BY l.ord
 """
+
+
+@dataclass(frozen=True)
+class _Stored:
+    in_service_area: bool
+    area_code: str | None
+    area_name: str | None
+    inserted: bool
+    digest: str | None
+
+
+def submit_params(
+    reports: list[ReportInput], receipts: dict[uuid.UUID, str], *, now: datetime
+) -> dict[str, Any]:
+    """SUBMIT_SQL's parameters for these reports (distinct ids)."""
+    return {
+        "srid": settings.ANALYSIS_SRID,
+        # Truncated to the hour so that it cannot be matched against an access log.
+        "received_at": now.replace(minute=0, second=0, microsecond=0),
+        "ids": [str(r.id) for r in reports],
+        "lons": [r.longitude for r in reports],
+        "lats": [r.latitude for r in reports],
+        "reasons": [",".join(r.reasons) for r in reports],
+        "feelings": [r.feeling for r in reports],
+        "severities": [r.severity for r in reports],
+        "felt_ats": [r.felt_at for r in reports],
+        "descriptions": [r.description for r in reports],
+        "redacted": [redact(r.description) if r.description else "" for r in reports],
+        "text_states": ["pending" if r.description else "none" for r in reports],
+        "app_versions": [r.app_version for r in reports],
+        "digests": [r.digest for r in reports],
+        "receipt_hashes": [receipt_hash(receipts[r.id]) for r in reports],
+    }
 
 
 def report_submit_batch(*, items: list[ReportInput | InvalidReport]) -> list[SubmitResult]:
     """Stores each valid report once; one result per item, in order.
 
-    Costs three queries however many items: locate every point, insert every report inside
-    the service area, and read back the digests of ids that were already stored.
+    One statement however many items (SUBMIT_SQL), and a second only when another request
+    stored the same id while this one ran.
     """
-    valid = [item for item in items if isinstance(item, ReportInput)]
-    located = dict(
-        zip(
-            (r.id for r in valid),
-            locate_points([(r.longitude, r.latitude) for r in valid]),
-            strict=True,
-        )
-    )
-    outside: dict[str, list[str]] | None = None
     # The first body seen for each id decides; a later one in the same batch is compared to it.
     first: dict[uuid.UUID, ReportInput] = {}
-    for report in valid:
-        if located[report.id].in_service_area:
-            first.setdefault(report.id, report)
+    for item in items:
+        if isinstance(item, ReportInput):
+            first.setdefault(item.id, item)
+    receipts = {r.id: receipt_for(r.id, r.digest) for r in first.values()}
+    stored = _submit(list(first.values()), receipts)
 
-    inserted = _insert(list(first.values()), located)
-    known_digests = {r.id: r.digest for r in first.values()}
-    known_digests.update(_stored_digests([i for i in first if i not in inserted]))
-
+    outside: dict[str, list[str]] | None = None
+    conflict = {"id": ["A different report was already sent with this id."]}
+    created: set[uuid.UUID] = set()
     results: list[SubmitResult] = []
     for item in items:
         if isinstance(item, InvalidReport):
             results.append(SubmitResult("invalid", errors=item.errors))
             continue
-        location = located[item.id]
-        if not location.in_service_area:
+        row = stored[item.id]
+        known_digest = first[item.id].digest if row.inserted else row.digest
+        if item.digest != first[item.id].digest or (
+            row.in_service_area and known_digest != item.digest
+        ):
+            results.append(SubmitResult("conflict", id=item.id, errors=conflict))
+            continue
+        if not row.in_service_area:
             outside = outside or {
                 "location": [f"This point is outside the service area ({service_area_name()})."]
             }
             results.append(SubmitResult("invalid", id=item.id, errors=outside))
             continue
-        if known_digests[item.id] != item.digest:
-            results.append(
-                SubmitResult(
-                    "conflict",
-                    id=item.id,
-                    errors={"id": ["A different report was already sent with this id."]},
-                )
-            )
-            continue
-        outcome: Outcome = "created" if item.id in inserted else "duplicate"
-        inserted.discard(item.id)
+        outcome: Outcome = "created" if row.inserted and item.id not in created else "duplicate"
+        created.add(item.id)
         results.append(
             SubmitResult(
                 outcome,
                 id=item.id,
-                receipt=receipt_for(item.id, item.digest),
-                area_code=location.area_code,
-                area_name=location.area_name,
+                receipt=receipts[item.id],
+                area_code=row.area_code,
+                area_name=row.area_name,
                 reasons=item.reasons,
             )
         )
@@ -140,43 +198,32 @@ def report_submit(*, report: ReportInput) -> SubmitResult:
     return report_submit_batch(items=[report])[0]
 
 
-def _insert(reports: list[ReportInput], located: dict[uuid.UUID, Location]) -> set[uuid.UUID]:
+def _submit(reports: list[ReportInput], receipts: dict[uuid.UUID, str]) -> dict[uuid.UUID, _Stored]:
     if not reports:
-        return set()
-    now = timezone.now()
-    params: dict[str, Any] = {
-        "srid": settings.ANALYSIS_SRID,
-        # Truncated to the hour so that it cannot be matched against an access log.
-        "received_at": now.replace(minute=0, second=0, microsecond=0),
-        "ids": [str(r.id) for r in reports],
-        "lons": [r.longitude for r in reports],
-        "lats": [r.latitude for r in reports],
-        "area_ids": [located[r.id].area_id for r in reports],
-        "reasons": [",".join(r.reasons) for r in reports],
-        "feelings": [r.feeling for r in reports],
-        "severities": [r.severity for r in reports],
-        "felt_ats": [r.felt_at for r in reports],
-        "descriptions": [r.description for r in reports],
-        "redacted": [redact(r.description) if r.description else "" for r in reports],
-        "text_states": ["pending" if r.description else "none" for r in reports],
-        "app_versions": [r.app_version for r in reports],
-        "digests": [r.digest for r in reports],
-        "receipt_hashes": [receipt_hash(receipt_for(r.id, r.digest)) for r in reports],
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(_INSERT_SQL, params)
-        return {row[0] for row in cursor.fetchall()}
-
-
-def _stored_digests(ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
-    if not ids:
         return {}
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id, body_digest FROM reports_report WHERE id = ANY(%s::uuid[])",
-            [[str(i) for i in ids]],
-        )
-        return dict(cursor.fetchall())
+        cursor.execute(SUBMIT_SQL, submit_params(reports, receipts, now=timezone.now()))
+        rows = cursor.fetchall()
+    stored = {
+        report_id: _Stored(in_area, code, name, inserted, digest)
+        for report_id, in_area, code, name, inserted, digest in rows
+    }
+    # Stored by a request that committed while this statement ran: its digest was not in
+    # this statement's snapshot.
+    raced = [
+        i
+        for i, row in stored.items()
+        if row.in_service_area and not row.inserted and not row.digest
+    ]
+    if raced:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, body_digest FROM reports_report WHERE id = ANY(%s::uuid[])",
+                [[str(i) for i in raced]],
+            )
+            for report_id, digest in cursor.fetchall():
+                stored[report_id] = replace(stored[report_id], digest=digest)
+    return stored
 
 
 def report_erase(*, report_id: uuid.UUID, receipt: str) -> bool:

@@ -133,6 +133,7 @@ if PORT > 65535:
 REPORT_THROTTLE_RATE = envrate("REPORT_THROTTLE_RATE", "20/min")
 MAX_BATCH = envint("MAX_BATCH", "100", minimum=1)
 MAX_DESCRIPTION_LENGTH = 1000
+NUM_PROXIES = envint("NUM_PROXIES", "0", minimum=0)
 # A request body larger than this is refused with 413 before it is read.
 MAX_BODY_BYTES = envint("MAX_BODY_BYTES", str(MAX_BATCH * 4096 + 65536), minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
@@ -149,6 +150,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["streetsafe.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "streetsafe.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # How many proxies in front set X-Forwarded-For. 0 trusts only the socket's address, so
+    # a client cannot dodge the throttle by sending a header of its own.
+    "NUM_PROXIES": NUM_PROXIES,
 }
 
 SPECTACULAR_SETTINGS = {

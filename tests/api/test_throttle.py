@@ -45,3 +45,36 @@ def test_the_cache_keeps_a_salted_hash_not_the_address(reporter, settings):
     salt_keys = [key for key in keys if "throttle-salt:" in key]
     assert len(salt_keys) == 1
     assert 0 < cache._cache.get_client().ttl(salt_keys[0]) <= 2 * 86400  # type: ignore[attr-defined]
+
+
+def test_a_forged_forwarded_for_header_does_not_dodge_the_limit(reporter, settings):
+    settings.REPORT_THROTTLE_RATE = "1/min"
+
+    first = reporter.post(
+        "/api/v1/reports",
+        a_report(),
+        format="json",
+        REMOTE_ADDR="198.51.100.7",
+        HTTP_X_FORWARDED_FOR="192.0.2.1",
+    )
+    second = reporter.post(
+        "/api/v1/reports",
+        a_report(),
+        format="json",
+        REMOTE_ADDR="198.51.100.7",
+        HTTP_X_FORWARDED_FOR="192.0.2.2",
+    )
+
+    assert (first.status_code, second.status_code) == (201, 429)
+
+
+def test_the_limit_resets_after_the_window(reporter, settings):
+    settings.REPORT_THROTTLE_RATE = "1/s"
+    assert post(reporter, "198.51.100.9").status_code == 201
+    assert post(reporter, "198.51.100.9").status_code == 429
+
+    import time
+
+    time.sleep(2.1)
+
+    assert post(reporter, "198.51.100.9").status_code == 201
