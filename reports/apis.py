@@ -177,7 +177,6 @@ class BatchItemSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["created", "duplicate", "invalid"])
     receipt = serializers.CharField(required=False)
     area = AreaRefSerializer(allow_null=True, required=False)
-    advice = serializers.ListField(child=serializers.CharField(), required=False)
     errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()), required=False
     )
@@ -244,9 +243,15 @@ def _batch_item(index: int, result: SubmitResult) -> dict[str, Any]:
             "status": "invalid",
             "errors": result.errors,
         }
-    body = _receipt_body(result)
-    del body["signposting"]
-    return {"index": index, "status": result.outcome, **body}
+    # No advice per item: the app shows it after a single report, not for a queue sent
+    # later, and a hundred copies would make the answer ten times longer.
+    return {
+        "index": index,
+        "id": str(result.id),
+        "status": result.outcome,
+        "receipt": result.receipt,
+        "area": {"code": result.area_code, "name": result.area_name} if result.area_code else None,
+    }
 
 
 class ReportEraseApi(PublicApi):

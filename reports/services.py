@@ -4,6 +4,7 @@ import base64
 import functools
 import hashlib
 import hmac
+import re
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -12,7 +13,10 @@ from typing import Any, Literal
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.signals import connection_created
 from django.db.models import Q
+from django.dispatch import receiver
 from django.utils import timezone
 
 from geo.areas import service_area_name
@@ -110,6 +114,31 @@ SUBMIT_SQL = """
 """
 
 
+# SUBMIT_SQL is prepared once per database connection: planning it costs the database
+# about as much as running it for one report. Session-level prepared statements need a
+# direct connection (or a pooler in session mode), as Django's persistent connections are.
+_PARAMETERS = (
+    ("ids", "uuid[]"), ("lons", "float8[]"), ("lats", "float8[]"), ("reasons", "text[]"),
+    ("feelings", "text[]"), ("severities", "smallint[]"), ("felt_ats", "timestamptz[]"),
+    ("descriptions", "text[]"), ("redacted", "text[]"), ("text_states", "text[]"),
+    ("app_versions", "text[]"), ("digests", "text[]"), ("receipt_hashes", "text[]"),
+    ("srid", "integer"), ("received_at", "timestamptz"),
+)  # fmt: skip
+_POSITIONS = {name: index for index, (name, _) in enumerate(_PARAMETERS, start=1)}
+_PREPARE_SQL = "PREPARE streetsafe_submit({}) AS {}".format(
+    ", ".join(sql_type for _, sql_type in _PARAMETERS),
+    re.sub(r"%\((\w+)\)s", lambda m: f"${_POSITIONS[m.group(1)]}", SUBMIT_SQL),
+)
+_EXECUTE_SQL = "EXECUTE streetsafe_submit({})".format(
+    ", ".join(f"%({name})s::{sql_type}" for name, sql_type in _PARAMETERS)
+)
+
+
+@receiver(connection_created)
+def _forget_prepared(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
+    connection.streetsafe_prepared = False  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
 class _Stored:
     in_service_area: bool
@@ -202,7 +231,10 @@ def _submit(reports: list[ReportInput], receipts: dict[uuid.UUID, str]) -> dict[
     if not reports:
         return {}
     with connection.cursor() as cursor:
-        cursor.execute(SUBMIT_SQL, submit_params(reports, receipts, now=timezone.now()))
+        if not getattr(connection, "streetsafe_prepared", False):
+            cursor.execute(_PREPARE_SQL)
+            connection.streetsafe_prepared = True  # type: ignore[attr-defined]
+        cursor.execute(_EXECUTE_SQL, submit_params(reports, receipts, now=timezone.now()))
         rows = cursor.fetchall()
     stored = {
         report_id: _Stored(in_area, code, name, inserted, digest)
