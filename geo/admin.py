@@ -1,16 +1,15 @@
 """Boundaries, read-only: they are loaded by management commands, never edited by hand."""
 
-from typing import Any
-
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from geo.models import Area
+from streetsafe.admin import ReadOnlyAdminMixin
 
 
 @admin.register(Area)
-class AreaAdmin(admin.ModelAdmin):
+class AreaAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("name", "code", "kind", "parent", "updated_at")
     list_filter = ("kind",)
     search_fields = ("name", "code")
@@ -22,12 +21,3 @@ class AreaAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Area]:
         # Nothing on these pages shows a geometry, and each can be megabytes.
         return super().get_queryset(request).defer("geom", "parent__geom")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -18,6 +18,7 @@ from django.utils.safestring import SafeString
 from reports.models import ModerationDecision, Report
 from reports.reasons import REASONS, REASONS_BY_CODE
 from reports.services import report_moderate
+from streetsafe.admin import ReadOnlyAdminMixin
 
 
 class TextStateFilter(admin.SimpleListFilter):
@@ -185,19 +186,10 @@ class ReportAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModerationDecision)
-class ModerationDecisionAdmin(admin.ModelAdmin):
+class ModerationDecisionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("decided_at", "decision", "moderator", "report")
     list_filter = ("decision", "moderator")
     list_select_related = ("moderator", "report")
     date_hierarchy = "decided_at"
     fields = ("report", "decision", "moderator", "decided_at")
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
