@@ -69,21 +69,12 @@ class ReasonFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ModerationDecisionInline(admin.TabularInline):
+class ModerationDecisionInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = ModerationDecision
     fields = ("decision", "moderator", "decided_at")
     readonly_fields = fields
     extra = 0
     can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Report)
