@@ -1,4 +1,5 @@
 from django.contrib.gis.db import models
+from django.contrib.postgres.fields import ArrayField
 
 
 class Area(models.Model):
@@ -46,3 +47,113 @@ class AreaPart(models.Model):
 
     def __str__(self) -> str:
         return f"part of {self.area_id}"
+
+
+class HotspotGeneration(models.Model):
+    """One complete hotspot result: every resolution's cells and the places.
+
+    Readers only ever read the live generation. A rebuild writes a new one beside it and
+    swaps the live flag in one transaction, so a reader sees the old result or the new one.
+    """
+
+    class Status(models.TextChoices):
+        BUILDING = "building", "Building"
+        LIVE = "live", "Live"
+        RETIRED = "retired", "Retired"
+        FAILED = "failed", "Failed"
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.BUILDING)
+    started_at = models.DateTimeField()
+    built_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    report_count = models.PositiveIntegerField(default=0)
+    cell_count = models.PositiveIntegerField(default=0)
+    place_count = models.PositiveIntegerField(default=0)
+    # The settings it was built with (resolutions, bands, weights, DBSCAN), for the record.
+    parameters = models.JSONField(default=dict)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"], condition=models.Q(status="live"), name="one_live_generation"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"hotspot generation {self.pk} ({self.status})"
+
+
+class HotspotCell(models.Model):
+    """One hexagon of one resolution in one generation, with its counts and statistics.
+
+    The hexagon is PostGIS's ``ST_Hexagon(resolution / 2, i, j)`` in ``ANALYSIS_SRID``: it
+    is rebuilt from (resolution, i, j) when drawn, so a rebuild writes no geometry.
+    """
+
+    class Class(models.IntegerChoices):
+        COLD_99 = -3, "Cold spot, 99% confidence"
+        COLD_95 = -2, "Cold spot, 95% confidence"
+        COLD_90 = -1, "Cold spot, 90% confidence"
+        NOT_SIGNIFICANT = 0, "Not significant"
+        HOT_90 = 1, "Hot spot, 90% confidence"
+        HOT_95 = 2, "Hot spot, 95% confidence"
+        HOT_99 = 3, "Hot spot, 99% confidence"
+
+    # Both foreign keys are covered by the composite indexes below.
+    generation = models.ForeignKey(HotspotGeneration, on_delete=models.CASCADE, db_index=False)
+    # The hexagon's width across its corners, in metres.
+    resolution = models.PositiveIntegerField()
+    i = models.IntegerField()
+    j = models.IntegerField()
+    area = models.ForeignKey(Area, null=True, blank=True, on_delete=models.SET_NULL, db_index=False)
+    unsafe = models.PositiveIntegerField()
+    safe = models.PositiveIntegerField()
+    # Distinct reports in the cell, what the public layer's k-anonymity suppression counts.
+    reports = models.PositiveIntegerField()
+    # Unsafe reports per reason, in the order of reports.reasons.REASON_CODES.
+    reason_counts = ArrayField(models.PositiveIntegerField())
+    # Unsafe reports by when they were felt: day, evening, night, unknown.
+    band_counts = ArrayField(models.PositiveIntegerField(), size=4)
+    score = models.FloatField()
+    gi_z = models.FloatField()
+    gi_p = models.FloatField()
+    gi_class = models.SmallIntegerField(choices=Class.choices)
+    # Emerging hot spot class (None where the cell has no monthly series).
+    trend = models.CharField(max_length=24, blank=True)
+    trend_tau = models.FloatField(null=True, blank=True)
+    trend_p = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # Cells of the live generation by resolution and bbox (i and j ranges).
+            models.Index(fields=["generation", "resolution", "i", "j"], name="cell_grid_idx"),
+            # Cells of one area: area summaries and the area filter.
+            models.Index(fields=["generation", "area", "resolution"], name="cell_area_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"cell {self.resolution} m ({self.i}, {self.j})"
+
+
+class Place(models.Model):
+    """A DBSCAN cluster of unsafe reports: a named, listable hotspot."""
+
+    generation = models.ForeignKey(HotspotGeneration, on_delete=models.CASCADE)
+    area = models.ForeignKey(Area, null=True, blank=True, on_delete=models.SET_NULL)
+    label = models.CharField(max_length=200)
+    centroid = models.PointField(srid=4326)
+    hull = models.PolygonField(srid=4326)
+    report_count = models.PositiveIntegerField()
+    # The most common reasons, most common first.
+    top_reasons = ArrayField(models.CharField(max_length=32))
+    night_share = models.FloatField()
+    score = models.FloatField()
+
+    class Meta:
+        ordering = ["-report_count"]
+        indexes = [models.Index(fields=["generation", "area"], name="place_area_idx")]
+
+    def __str__(self) -> str:
+        return self.label

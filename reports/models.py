@@ -51,6 +51,9 @@ class Report(models.Model):
     text_state = models.CharField(max_length=10, choices=TextState.choices, default=TextState.NONE)
     app_version = models.CharField(max_length=32, blank=True)
     source = models.CharField(max_length=16, default="app")
+    # Street text from the source where it has one (police.uk "On or near ..."); places are
+    # labelled with the most common. The app sends none.
+    street = models.CharField(max_length=120, blank=True, db_default="")
     # sha256 of the canonical request body: a replay with another body is a conflict.
     body_digest = models.CharField(max_length=64)
     # sha256 of the receipt secret; the secret itself is never stored.
