@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from geo.areas import service_area_outline
+from geo.hotspots.schedule import hotspots_rebuild_soon
 from reports.intake import InvalidReport, ReportInput, parse_report
 from reports.reasons import GENERAL_ADVICE, REASONS, REASONS_VERSION, SIGNPOSTING, advice_for
 from reports.services import SubmitResult, report_erase, report_submit, report_submit_batch
@@ -161,6 +162,8 @@ class ReportCreateApi(PublicApi):
                 },
                 status=status.HTTP_409_CONFLICT,
             )
+        if result.outcome == "created":
+            hotspots_rebuild_soon()
         return Response(
             _receipt_body(result),
             status=status.HTTP_201_CREATED if result.outcome == "created" else status.HTTP_200_OK,
@@ -232,6 +235,8 @@ class ReportBatchApi(PublicApi):
             except InvalidReport as exc:
                 parsed.append(exc)
         results = report_submit_batch(items=parsed)
+        if any(result.outcome == "created" for result in results):
+            hotspots_rebuild_soon()
         return Response({"results": [_batch_item(i, r) for i, r in enumerate(results)]})
 
 
@@ -298,6 +303,7 @@ class ReportEraseApi(PublicApi):
                 {"detail": "No report with this id and receipt."},
                 status=status.HTTP_404_NOT_FOUND,
             )
+        hotspots_rebuild_soon()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -1,12 +1,19 @@
 import uuid
+from functools import reduce
+from operator import add
 
 from django.conf import settings
 from django.contrib.gis.db import models
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
+from django.db.models.expressions import RawSQL
 
 from reports.reasons import REASON_CODES
+
+# The time bands are those of the service's own country: a fixed choice, not a setting,
+# because the database keeps each report's band.
+LOCAL_TIME_ZONE = "Europe/London"
 
 
 class Report(models.Model):
@@ -41,9 +48,50 @@ class Report(models.Model):
         "geo.Area", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports"
     )
     reasons = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+    # The reasons as bits, 1 << (position in REASON_CODES), kept by the database so that a
+    # hotspot rebuild counts reasons with integer arithmetic instead of array searches.
+    reason_bits = models.GeneratedField(
+        expression=reduce(
+            add,
+            [
+                Case(When(reasons__contains=[code], then=Value(1 << bit)), default=Value(0))
+                for bit, code in enumerate(REASON_CODES)
+            ],
+        ),
+        output_field=models.IntegerField(),
+        db_persist=True,
+    )
     feeling = models.CharField(max_length=8, choices=Feeling.choices, default=Feeling.UNSAFE)
     severity = models.PositiveSmallIntegerField(choices=Severity.choices, null=True, blank=True)
     felt_at = models.DateTimeField(null=True, blank=True)
+    # When it was felt in the service's local time, kept by the database so that analysis
+    # never converts a million timestamps: the time band (0 day 07-19, 1 evening 19-23,
+    # 2 night 23-07, 3 unknown) and the month (year * 12 + month - 1, of felt_at or, when
+    # that is unknown, received_at).
+    felt_band = models.GeneratedField(
+        # A constant zone, not user input.
+        expression=RawSQL(  # noqa: S611
+            "CASE WHEN felt_at IS NULL THEN 3"
+            f" WHEN date_part('hour', felt_at AT TIME ZONE '{LOCAL_TIME_ZONE}') >= 23"
+            f" OR date_part('hour', felt_at AT TIME ZONE '{LOCAL_TIME_ZONE}') < 7 THEN 2"
+            f" WHEN date_part('hour', felt_at AT TIME ZONE '{LOCAL_TIME_ZONE}') >= 19 THEN 1"
+            " ELSE 0 END",
+            [],
+        ),
+        output_field=models.SmallIntegerField(),
+        db_persist=True,
+    )
+    felt_month = models.GeneratedField(
+        expression=RawSQL(  # noqa: S611
+            "(date_part('year', coalesce(felt_at, received_at)"
+            f" AT TIME ZONE '{LOCAL_TIME_ZONE}') * 12"
+            " + date_part('month', coalesce(felt_at, received_at)"
+            f" AT TIME ZONE '{LOCAL_TIME_ZONE}') - 1)::int",
+            [],
+        ),
+        output_field=models.IntegerField(),
+        db_persist=True,
+    )
     # Truncated to the hour so that it cannot be matched against an access log.
     received_at = models.DateTimeField(db_index=True)
     description = models.TextField(blank=True)

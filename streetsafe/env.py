@@ -60,3 +60,32 @@ def envurl(name: str, default: str, *, schemes: tuple[str, ...]) -> str:
             f"not {value!r}"
         )
     return value
+
+
+def envfloat(name: str, default: str, *, minimum: float | None = None) -> float:
+    raw = os.environ.get(name, default)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ImproperlyConfigured(f"{name} must be a finite number, not {raw!r}")
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def envnumbers(name: str, default: str, *, count: int | None = None) -> list[float]:
+    """A comma-separated list of positive numbers, optionally of a fixed length."""
+    raw = os.environ.get(name, default)
+    try:
+        values = [float(item) for item in raw.split(",") if item.strip()]
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name} must be numbers separated by commas, not {raw!r}"
+        ) from None
+    if not values or any(not (0 < value < float("inf")) for value in values):
+        raise ImproperlyConfigured(f"{name} must be positive numbers, not {raw!r}")
+    if count is not None and len(values) != count:
+        raise ImproperlyConfigured(f"{name} must have {count} values, not {len(values)}")
+    return values

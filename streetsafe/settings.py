@@ -5,7 +5,16 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from streetsafe.env import envbool, envint, envlist, envrate, envstr, envurl
+from streetsafe.env import (
+    envbool,
+    envfloat,
+    envint,
+    envlist,
+    envnumbers,
+    envrate,
+    envstr,
+    envurl,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -138,6 +147,32 @@ NUM_PROXIES = envint("NUM_PROXIES", "0", minimum=0)
 MAX_BODY_BYTES = envint("MAX_BODY_BYTES", str(MAX_BATCH * 4096 + 65536), minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
 
+# Hotspots. Resolutions are hexagon widths across the corners, in metres, finest first;
+# each has its own Getis-Ord Gi* fixed distance band (metres between cell centres).
+HOTSPOT_RESOLUTIONS = [int(v) for v in envnumbers("HOTSPOT_RESOLUTIONS", "50,200,1000")]
+HOTSPOT_DISTANCE_BANDS = envnumbers(
+    "HOTSPOT_DISTANCE_BANDS", "100,400,2000", count=len(HOTSPOT_RESOLUTIONS)
+)
+# Weights of an unsafe report by severity (uneasy, unsafe, very unsafe); no severity
+# counts as the middle one.
+HOTSPOT_SEVERITY_WEIGHTS = envnumbers("HOTSPOT_SEVERITY_WEIGHTS", "1,2,3", count=3)
+# A report's weight halves every this many days since it was felt (or received).
+HOTSPOT_HALF_LIFE_DAYS = envfloat("HOTSPOT_HALF_LIFE_DAYS", "180", minimum=1)
+# Emerging hot spots: the resolution whose monthly series is tested, and how many months.
+HOTSPOT_EMERGING_RESOLUTION = envint("HOTSPOT_EMERGING_RESOLUTION", "200", minimum=1)
+if HOTSPOT_EMERGING_RESOLUTION not in HOTSPOT_RESOLUTIONS:
+    raise ImproperlyConfigured(
+        f"HOTSPOT_EMERGING_RESOLUTION must be one of HOTSPOT_RESOLUTIONS {HOTSPOT_RESOLUTIONS}, "
+        f"not {HOTSPOT_EMERGING_RESOLUTION}"
+    )
+HOTSPOT_EMERGING_MONTHS = envint("HOTSPOT_EMERGING_MONTHS", "12", minimum=3)
+# Places: DBSCAN of unsafe reports (neighbourhood radius in metres, and core size).
+PLACES_EPS_M = envfloat("PLACES_EPS_M", "40", minimum=1)
+PLACES_MIN_POINTS = envint("PLACES_MIN_POINTS", "12", minimum=2)
+# Rebuilds: on a schedule, and this many seconds after new reports or erasures.
+HOTSPOT_REBUILD_SECONDS = envint("HOTSPOT_REBUILD_SECONDS", "900", minimum=10)
+HOTSPOT_DEBOUNCE_SECONDS = envint("HOTSPOT_DEBOUNCE_SECONDS", "15", minimum=1)
+
 SHARED_DATA_DIR = Path(envstr("SHARED_DATA_DIR", str(BASE_DIR.parent / "shared" / "data")))
 
 REST_FRAMEWORK = {
@@ -177,6 +212,10 @@ CELERY_BEAT_SCHEDULE = {
     "purge-expired-free-text": {
         "task": "reports.tasks.reports_purge_expired_task",
         "schedule": envint("PURGE_INTERVAL_SECONDS", "3600", minimum=1),
+    },
+    "rebuild-hotspots": {
+        "task": "geo.tasks.hotspots_rebuild_task",
+        "schedule": HOTSPOT_REBUILD_SECONDS,
     },
 }
 

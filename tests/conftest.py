@@ -17,7 +17,10 @@ import pytest
 def _clean_cache() -> Iterator[None]:
     from django.core.cache import cache
 
+    from geo.hotspots.schedule import forget_queued_locally
+
     cache.clear()
+    forget_queued_locally()
     yield
 
 
