@@ -53,6 +53,10 @@ class GiStar:
     sum_wx: np.ndarray
     study: np.ndarray
 
+    @staticmethod
+    def p_of(z: np.ndarray) -> np.ndarray:
+        return two_sided_p(z)
+
     def at(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """z-scores and classes of any cells (array positions), quiet ones included."""
         w, sum_wx = self.w[a, b], self.sum_wx[a, b]

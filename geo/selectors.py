@@ -1,0 +1,192 @@
+"""Reads of the analysis for the map and the API: one query each, from the live generation.
+
+Every selector reaches the live generation inside the same statement as its rows (a join
+on the generation's status), so a rebuild's swap can never show a reader half a result.
+"""
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.contrib.gis.db.models import PolygonField
+from django.contrib.gis.geos import Polygon
+from django.db import connection
+from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
+
+from geo.hotspots.grid import SQRT3, grid_for
+from geo.hotspots.stats import mann_kendall
+from geo.models import Area, HotspotCell, HotspotGeneration, Place
+from reports.reasons import REASON_CODES
+
+BBox = tuple[float, float, float, float]
+
+# The cell's hexagon in WGS84, rebuilt from (resolution, i, j): the origin must carry the
+# analysis SRID for ST_Hexagon to place it.
+_HEXAGON = (
+    "ST_Transform(ST_Hexagon(geo_hotspotcell.resolution / 2.0, geo_hotspotcell.i, "
+    "geo_hotspotcell.j, ST_SetSRID(ST_MakePoint(0, 0), %s)), 4326)"
+)
+
+
+def live_generation() -> HotspotGeneration | None:
+    return HotspotGeneration.objects.filter(status=HotspotGeneration.Status.LIVE).first()
+
+
+def _grid_ranges(resolution: int, bbox: BBox) -> tuple[int, int, int, int]:
+    """i and j ranges of the cells that can touch a WGS84 bbox (a superset)."""
+    envelope = Polygon.from_bbox(bbox)
+    envelope.srid = 4326
+    xmin, ymin, xmax, ymax = envelope.transform(settings.ANALYSIS_SRID, clone=True).extent
+    size = grid_for(resolution).size
+    w, h = 1.5 * size, SQRT3 * size
+    return (
+        math.floor(xmin / w) - 1,
+        math.ceil(xmax / w) + 1,
+        math.floor(ymin / h) - 1,
+        math.ceil(ymax / h) + 1,
+    )
+
+
+def hotspot_cells(
+    *,
+    resolution: int,
+    bbox: BBox | None = None,
+    area: Area | None = None,
+    classes: list[int] | None = None,
+) -> QuerySet[HotspotCell]:
+    """The live generation's cells of one resolution, with ``hexagon`` (WGS84) annotated.
+
+    ``bbox`` is (min lon, min lat, max lon, max lat); ``classes`` Gi* classes (-3..3).
+    """
+    cells = HotspotCell.objects.filter(
+        generation__status=HotspotGeneration.Status.LIVE, resolution=resolution
+    ).annotate(
+        hexagon=RawSQL(_HEXAGON, [settings.ANALYSIS_SRID], output_field=PolygonField(srid=4326))
+    )
+    if bbox is not None:
+        imin, imax, jmin, jmax = _grid_ranges(resolution, bbox)
+        envelope = Polygon.from_bbox(bbox)
+        envelope.srid = 4326
+        cells = cells.filter(
+            i__gte=imin, i__lte=imax, j__gte=jmin, j__lte=jmax, hexagon__intersects=envelope
+        )
+    if area is not None:
+        cells = cells.filter(area=area)
+    if classes:
+        cells = cells.filter(gi_class__in=classes)
+    return cells.order_by("i", "j")
+
+
+def places(*, area: Area | None = None, bbox: BBox | None = None) -> QuerySet[Place]:
+    """The live generation's places, biggest first."""
+    found = Place.objects.filter(generation__status=HotspotGeneration.Status.LIVE)
+    if area is not None:
+        found = found.filter(area=area)
+    if bbox is not None:
+        envelope = Polygon.from_bbox(bbox)
+        envelope.srid = 4326
+        found = found.filter(centroid__intersects=envelope)
+    return found.order_by("-report_count", "pk")
+
+
+@dataclass(frozen=True)
+class AreaSummary:
+    area: Area
+    unsafe: int
+    safe: int
+    by_reason: dict[str, int]
+    by_band: dict[str, int]
+    # Unsafe reports per month ("YYYY-MM"), oldest first, the last twelve with reports.
+    monthly: list[tuple[str, int]]
+    trend: str  # "rising", "falling" or "no clear trend"
+    trend_p: float | None
+    top_places: list[dict[str, Any]]
+
+
+_SUMMARY_SQL = """
+WITH area_reports AS (
+    SELECT feeling, reason_bits, felt_band, felt_month
+    FROM reports_report
+    WHERE area_id = %(area)s
+), months AS (
+    SELECT felt_month, count(*) AS reports
+    FROM area_reports
+    WHERE feeling = 'unsafe'
+    GROUP BY felt_month
+    ORDER BY felt_month DESC
+    LIMIT 12
+)
+SELECT
+    (SELECT count(*) FROM area_reports WHERE feeling = 'unsafe'),
+    (SELECT count(*) FROM area_reports WHERE feeling = 'safe'),
+    (SELECT array_agg(n ORDER BY bit) FROM (
+        SELECT bit, count(*) FILTER (
+            WHERE feeling = 'unsafe' AND reason_bits & (1 << bit) <> 0
+        ) AS n
+        FROM area_reports, generate_series(0, %(reasons)s - 1) AS bit
+        GROUP BY bit
+    ) per_reason),
+    (SELECT array_agg(n ORDER BY band) FROM (
+        SELECT band, count(*) FILTER (WHERE feeling = 'unsafe' AND felt_band = band) AS n
+        FROM area_reports, generate_series(0, 3) AS band
+        GROUP BY band
+    ) per_band),
+    (SELECT json_agg(json_build_array(felt_month, reports) ORDER BY felt_month) FROM months),
+    (SELECT json_agg(json_build_object(
+        'id', p.id, 'label', p.label, 'reports', p.report_count,
+        'top_reasons', p.top_reasons, 'night_share', p.night_share
+     ) ORDER BY p.report_count DESC, p.id)
+     FROM (
+        SELECT place.* FROM geo_place place
+        JOIN geo_hotspotgeneration g ON g.id = place.generation_id AND g.status = 'live'
+        WHERE place.area_id = %(area)s
+        ORDER BY place.report_count DESC, place.id
+        LIMIT %(top)s
+     ) p)
+"""
+
+BAND_NAMES = ("day", "evening", "night", "unknown")
+
+
+def area_summary(*, area: Area, top: int = 5) -> AreaSummary:
+    """Counts by reason and time band, the monthly trend and the top places of an area.
+
+    Counts come from the reports themselves, so they are exact for the area; the places
+    from the live generation.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_SUMMARY_SQL, {"area": area.pk, "reasons": len(REASON_CODES), "top": top})
+        unsafe, safe, reasons, bands, months, top_places = cursor.fetchone()
+    reasons = reasons or [0] * len(REASON_CODES)
+    bands = bands or [0] * len(BAND_NAMES)
+    months = json.loads(months) if isinstance(months, str) else (months or [])
+    monthly = [(f"{m // 12}-{m % 12 + 1:02d}", int(n)) for m, n in months]
+    trend, trend_p = _trend([n for _, n in monthly])
+    if isinstance(top_places, str):
+        top_places = json.loads(top_places)
+    return AreaSummary(
+        area=area,
+        unsafe=int(unsafe),
+        safe=int(safe),
+        by_reason=dict(zip(REASON_CODES, map(int, reasons), strict=True)),
+        by_band=dict(zip(BAND_NAMES, map(int, bands), strict=True)),
+        monthly=monthly,
+        trend=trend,
+        trend_p=trend_p,
+        top_places=top_places or [],
+    )
+
+
+def _trend(series: list[int]) -> tuple[str, float | None]:
+    """Mann-Kendall on the monthly counts, at 95% confidence."""
+    if len(series) < 3:
+        return "no clear trend", None
+    result = mann_kendall(np.array([series], dtype=np.float64))
+    p = float(result.p[0])
+    if p <= 0.05:
+        return ("rising" if result.z[0] > 0 else "falling"), p
+    return "no clear trend", p

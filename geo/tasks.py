@@ -1,0 +1,32 @@
+"""Celery tasks for the analysis: thin shells over one service each, safe to run twice."""
+
+import logging
+
+from celery import shared_task
+from django.db import OperationalError
+
+from geo.hotspots.rebuild import hotspots_rebuild
+from geo.hotspots.schedule import hotspots_rebuild_soon, rebuild_lock
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    name="geo.tasks.hotspots_rebuild_task",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=5,
+)
+def hotspots_rebuild_task() -> int | None:
+    """Rebuilds the hotspots unless another worker is; returns the new generation's id.
+
+    When another worker holds the lock, the reports that queued this rebuild may have come
+    after that rebuild began, so one more is queued for after it.
+    """
+    with rebuild_lock() as acquired:
+        if not acquired:
+            logger.info("a hotspot rebuild is running elsewhere; queued one after it")
+            hotspots_rebuild_soon()
+            return None
+        return hotspots_rebuild().pk
