@@ -65,7 +65,10 @@ def hotspot_cells(
     cells = HotspotCell.objects.filter(
         generation__status=HotspotGeneration.Status.LIVE, resolution=resolution
     ).annotate(
-        hexagon=RawSQL(_HEXAGON, [settings.ANALYSIS_SRID], output_field=PolygonField(srid=4326))
+        # A constant SQL text with the SRID bound as a parameter.
+        hexagon=RawSQL(  # noqa: S611
+            _HEXAGON, [settings.ANALYSIS_SRID], output_field=PolygonField(srid=4326)
+        )
     )
     if bbox is not None:
         imin, imax, jmin, jmax = _grid_ranges(resolution, bbox)
