@@ -102,12 +102,25 @@ class HotspotCell(models.Model):
         HOT_99 = 3, "Hot spot, 99% confidence"
 
     # Both foreign keys are covered by the composite indexes below.
-    generation = models.ForeignKey(HotspotGeneration, on_delete=models.CASCADE, db_index=False)
+    # Both foreign keys are covered by the composite indexes below. Cells are derived
+    # data written in bulk by a rebuild: a database foreign key check per row would cost
+    # more than the rest of the write, so the rebuild keeps them right (it deletes a
+    # generation's cells with it, and takes areas from the reports).
+    generation = models.ForeignKey(
+        HotspotGeneration, on_delete=models.CASCADE, db_index=False, db_constraint=False
+    )
     # The hexagon's width across its corners, in metres.
     resolution = models.PositiveIntegerField()
     i = models.IntegerField()
     j = models.IntegerField()
-    area = models.ForeignKey(Area, null=True, blank=True, on_delete=models.SET_NULL, db_index=False)
+    area = models.ForeignKey(
+        Area,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_index=False,
+        db_constraint=False,
+    )
     unsafe = models.PositiveIntegerField()
     safe = models.PositiveIntegerField()
     # Distinct reports in the cell, what the public layer's k-anonymity suppression counts.

@@ -18,6 +18,7 @@ import numpy as np
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
+from scipy import ndimage
 
 from geo.hotspots.aggregate import Cells, cells_aggregate
 from geo.hotspots.copy import copy_columns
@@ -169,12 +170,22 @@ def _analyse(
         out[source >= 0] = values[source[source >= 0]]
         return out
 
+    # An empty significant cell takes an area from a neighbour holding reports (the one
+    # with the highest area id, when there are several): it is within the band of them.
+    area_dense = np.zeros(lattice.shape, dtype=np.int32)
+    area_dense[a, b] = cells.area[on_lattice]
+    area = per_row(cells.area)
+    empty = source < 0
+    if empty.any():
+        nearby = ndimage.maximum_filter(area_dense, footprint=lattice.grid.kernel.astype(bool))
+        area[empty] = nearby[row_a[empty], row_b[empty]]
+
     i, j = lattice.cells(row_a, row_b)
     columns: dict[str, tuple[str, np.ndarray]] = {
         "resolution": ("int4", np.full(len(i), grid.resolution)),
         "i": ("int4", i),
         "j": ("int4", j),
-        "area": ("int4", per_row(cells.area)),
+        "area": ("int4", area),
         "unsafe": ("int4", per_row(cells.unsafe)),
         "safe": ("int4", per_row(cells.safe)),
         "score": ("float8", per_row(cells.score)),
@@ -260,20 +271,6 @@ SELECT %(generation)s, s.resolution, s.i, s.j, nullif(s.area, 0), s.unsafe, s.sa
 FROM hotspot_cell_staging s
 """
 
-# Empty cells that came out significant have no reports to take an area from.
-_EMPTY_CELL_AREAS = """
-UPDATE geo_hotspotcell c
-SET area_id = part.area_id
-FROM geo_areapart part
-WHERE c.generation_id = %(generation)s
-  AND c.area_id IS NULL
-  AND part.kind = 'lpa'
-  AND ST_Intersects(part.geom, ST_Transform(ST_SetSRID(ST_MakePoint(
-        0.75 * c.resolution * c.i,
-        sqrt(3) / 2 * c.resolution * (c.j + 0.5 * (c.i & 1))
-      ), %(srid)s), 4326))
-"""
-
 
 def _write_cells(generation_id: int, analysed: Analysed) -> int:
     reasons = [f"reason_{index}" for index in range(len(REASON_CODES))]
@@ -293,11 +290,7 @@ def _write_cells(generation_id: int, analysed: Analysed) -> int:
             ),
             {"generation": generation_id, "categories": list(EMERGING_CATEGORIES)},
         )
-        written = cursor.rowcount
-        cursor.execute(
-            _EMPTY_CELL_AREAS, {"generation": generation_id, "srid": settings.ANALYSIS_SRID}
-        )
-    return written
+        return int(cursor.rowcount)
 
 
 def _places(own: Any, generation_id: int, now: datetime) -> int:
