@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install system services database lint bench-ingest
+.PHONY: run test install system services database lint bench-ingest bench-hotspots
 
 run: database
 	$(PY) manage.py load_west_mercia --if-missing
@@ -25,6 +25,9 @@ lint: install
 
 bench-ingest: database
 	$(PY) -m bench.ingest
+
+bench-hotspots: database
+	$(PY) -m bench.hotspots
 
 system:
 	@scripts/install-system.sh
