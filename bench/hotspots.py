@@ -43,9 +43,7 @@ class PeakMemory:
     def _database_rss(self) -> int:
         total = 0
         for process in self._psutil.process_iter(["name", "memory_info"]):
-            if (process.info["name"] or "").startswith("postgres") and process.info[
-                "memory_info"
-            ]:
+            if (process.info["name"] or "").startswith("postgres") and process.info["memory_info"]:
                 # Shared buffers appear in every backend: count only what is private.
                 try:
                     total += process.memory_full_info().uss
@@ -170,7 +168,7 @@ def _compare_with_esda() -> dict[str, Any]:
     esda_seconds = theirs.weights_seconds + theirs.g_local_seconds
     return {
         "resolution": grid.resolution,
-        "cells": int(len(sa)),
+        "cells": len(sa),
         "max_abs_z_difference": float(np.max(np.abs(our_z - theirs.z))),
         "same_class_share": float(np.mean(our_classes == their_classes)),
         "ours_seconds": round(ours_seconds, 3),
