@@ -30,12 +30,15 @@ BANDS = ("day", "evening", "night", "unknown")
 
 # One row of the binary COPY: a field count, then (length, value) for each column.
 _ROW = np.dtype(
-    [("fields", ">i2")]
-    + [
-        (name, [("length", ">i4"), ("value", ">i4")])
-        for name in ("resolution", "i", "j", "bits", "band", "safe", "month", "area", "reports")
+    [
+        ("fields", ">i2"),
+        ("resolution", [("length", ">i4"), ("value", ">i4")]),
+        ("cell", [("length", ">i4"), ("value", ">i8")]),
+        ("attributes", [("length", ">i4"), ("value", ">i4")]),
+        ("area", [("length", ">i4"), ("value", ">i4")]),
+        ("reports", [("length", ">i4"), ("value", ">i4")]),
+        ("score", [("length", ">i4"), ("value", ">f8")]),
     ]
-    + [("score", [("length", ">i4"), ("value", ">f8")])]
 )
 _HEADER = 19  # signature (11), flags (4), header extension length (4, always 0 here)
 
@@ -176,17 +179,16 @@ def cells_aggregate(
 
 
 def _sum_groups(groups: np.ndarray, *, by_month: bool) -> Cells:
-    i = groups["i"]["value"].astype(np.int64)
-    j = groups["j"]["value"].astype(np.int64)
+    keys = groups["cell"]["value"].astype(np.int64)
+    attributes = groups["attributes"]["value"].astype(np.int64)
     reports = groups["reports"]["value"].astype(np.int64)
-    safe = groups["safe"]["value"].astype(bool)
-    bits = groups["bits"]["value"]
-    band = groups["band"]["value"]
+    bits = attributes & 0x3FF
+    band = (attributes >> 10) & 3
+    safe = ((attributes >> 12) & 1).astype(bool)
     area = groups["area"]["value"].astype(np.int64)
     score = groups["score"]["value"].astype(np.float64)
     unsafe_reports = np.where(safe, 0, reports)
 
-    keys = (i << 32) + (j & 0xFFFFFFFF)
     unique, cell = np.unique(keys, return_inverse=True)
     count = len(unique)
 
@@ -214,7 +216,7 @@ def _sum_groups(groups: np.ndarray, *, by_month: bool) -> Cells:
     monthly = None
     months = np.zeros(0, dtype=np.int64)
     if by_month and len(groups):
-        month = groups["month"]["value"].astype(np.int64)
+        month = attributes >> 13
         months = np.arange(month.min(), month.max() + 1)
         monthly = np.zeros((count, len(months)), dtype=np.int64)
         np.add.at(monthly, (cell, month - months[0]), unsafe_reports)

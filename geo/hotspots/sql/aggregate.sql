@@ -12,9 +12,12 @@
 -- One range of the table's pages: connections in parallel share the table between them.
 SELECT
     resolution,
-    CASE WHEN left_wins THEN i0 ELSE i0 + 1 END AS i,
-    CASE WHEN left_wins THEN j0 ELSE j1 END AS j,
-    bits, band, safe, month, area, count(*)::int AS reports, sum(weight)::float8 AS score
+    -- (i, j) in one bigint and the report's attributes in one int: a hash on four columns
+    -- instead of nine.
+    (CASE WHEN left_wins THEN i0 ELSE i0 + 1 END)::int8 << 32
+        | ((CASE WHEN left_wins THEN j0 ELSE j1 END)::int8 & 4294967295) AS cell,
+    bits | (band << 10) | (safe << 12) | (month << 13) AS attributes,
+    area, count(*)::int AS reports, sum(weight)::float8 AS score
 FROM (
     SELECT resolution, i0, j0, j1, bits, band, safe, month, area, weight,
            (2.0 * (u - i0) - 1.0) <= (4.0 / 3.0) * (e1 * e1 - e0 * e0) AS left_wins
@@ -69,4 +72,4 @@ FROM (
     ) nearest
     OFFSET 0
 ) chosen
-GROUP BY resolution, 2, 3, bits, band, safe, month, area
+GROUP BY resolution, cell, attributes, area
