@@ -276,6 +276,8 @@ def _write_cells(generation_id: int, analysed: Analysed) -> int:
     reasons = [f"reason_{index}" for index in range(len(REASON_CODES))]
     bands = [name for name in analysed.columns if name.startswith("band_")]
     with transaction.atomic(), connection.cursor() as cursor:
+        # Inside an outer transaction (tests) ON COMMIT has not come since the last one.
+        cursor.execute("DROP TABLE IF EXISTS hotspot_cell_staging")
         cursor.execute(
             _STAGING.format(
                 reasons=", ".join(f"{name} int4" for name in reasons),
