@@ -11,6 +11,7 @@ STAMP := $(VENV)/.installed
 
 run: database
 	$(PY) manage.py load_west_mercia --if-missing
+	$(PY) manage.py load_demo --if-missing
 	$(PY) manage.py collectstatic --noinput -v 0
 	exec scripts/run.sh
 
