@@ -170,12 +170,12 @@ def demo_load(
             cursor.execute("SET LOCAL jit = off")
             _stage_places(cursor, rows)
             cursor.execute(COUNT_SQL, [SOURCE, SOURCE])
-            (demo, others) = cursor.fetchone()
+            (ours, others) = cursor.fetchone()
             with _bulk_writes(
                 cursor,
                 adding=wanted,
-                deleting=demo if replace else 0,
-                keeping=others if replace else others + demo,
+                deleting=ours if replace else 0,
+                keeping=others if replace else others + ours,
             ):
                 if replace:
                     cursor.execute(DELETE_DECISIONS_SQL, [SOURCE])
@@ -249,28 +249,31 @@ def _read_rows(paths: list[Path]) -> _Rows:
     months: list[str] = []
     without = 0
     for path in paths:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or ())]
-            if missing:
-                raise DemoError(f"{path} has no column {', '.join(map(repr, missing))}")
-            for row in reader:
-                if not row["Longitude"] or not row["Latitude"]:
-                    without += 1
-                    continue
-                where = f"{path}, line {reader.line_num}"
-                try:
-                    longitude, latitude = float(row["Longitude"]), float(row["Latitude"])
-                except ValueError:
-                    raise DemoError(f"{where}: the coordinates are not numbers") from None
-                if not (-180 <= longitude <= 180 and -90 <= latitude <= 90):
-                    raise DemoError(f"{where}: the coordinates are out of range")
-                if not _MONTH.fullmatch(row["Month"] or ""):
-                    raise DemoError(f"{where}: the Month {row['Month']!r} is not YYYY-MM")
-                key = (longitude, latitude, (row["Location"] or "")[:STREET_MAX_LENGTH])
-                places.append(place_of.setdefault(key, len(place_of)))
-                profiles.append(profile_of.get(row["Crime type"], len(PROFILES) - 1))
-                months.append(row["Month"])
+        try:
+            with path.open(newline="", encoding="utf-8-sig") as f:
+                reader = csv.DictReader(f)
+                missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or ())]
+                if missing:
+                    raise DemoError(f"{path} has no column {', '.join(map(repr, missing))}")
+                for row in reader:
+                    if not row["Longitude"] or not row["Latitude"]:
+                        without += 1
+                        continue
+                    where = f"{path}, line {reader.line_num}"
+                    try:
+                        longitude, latitude = float(row["Longitude"]), float(row["Latitude"])
+                    except ValueError:
+                        raise DemoError(f"{where}: the coordinates are not numbers") from None
+                    if not (-180 <= longitude <= 180 and -90 <= latitude <= 90):
+                        raise DemoError(f"{where}: the coordinates are out of range")
+                    if not _MONTH.fullmatch(row["Month"] or ""):
+                        raise DemoError(f"{where}: the Month {row['Month']!r} is not YYYY-MM")
+                    key = (longitude, latitude, (row["Location"] or "")[:STREET_MAX_LENGTH])
+                    places.append(place_of.setdefault(key, len(place_of)))
+                    profiles.append(profile_of.get(row["Crime type"], len(PROFILES) - 1))
+                    months.append(row["Month"])
+        except (OSError, UnicodeDecodeError, csv.Error) as error:
+            raise DemoError(f"{path} cannot be read as a police.uk CSV: {error}") from error
     month = np.array(months, dtype="datetime64[M]")
     first_day = month.astype("datetime64[D]")
     return _Rows(

@@ -514,6 +514,14 @@ def test_a_csv_without_a_needed_column_is_named(run: Callable[..., str], tmp_pat
         run("load_demo", data_dir=str(tmp_path))
 
 
+def test_a_file_that_is_not_text_is_named(run: Callable[..., str], tmp_path: Path) -> None:
+    path = tmp_path / "2018-10-west-mercia-street.csv"
+    path.write_bytes(",".join(HEADER).encode() + b"\n\xff\xfe\x00\x81\n")
+
+    with pytest.raises(CommandError, match=re.escape(f"{path} cannot be read as a police.uk CSV")):
+        run("load_demo", data_dir=str(tmp_path))
+
+
 @pytest.mark.parametrize(
     ("row", "message"),
     [
