@@ -51,6 +51,7 @@ from tests.geo.hotspot_factories import (
     scattered,
     use_coarse_grids,
 )
+from tests.support.celery import celery_worker_queue
 
 pytestmark = pytest.mark.usefixtures("west_mercia")
 # The rebuild's own connections must see the reports, so these tests commit them.
@@ -705,37 +706,11 @@ def test_a_report_is_stored_when_redis_cannot_queue_a_rebuild(
 
 @pytest.fixture
 def celery_queue() -> Iterator[str]:
-    """A real Celery worker, in a thread, consuming a queue of its own on the tests' Redis.
-
-    As in tests/reports/test_retention.py: the queue is this test's alone.
-    """
-    from celery.contrib.testing.worker import start_worker
-    from celery.signals import task_postrun
-
+    """A real Celery worker, in a thread, consuming a queue of its own on the tests' Redis."""
     import geo.tasks  # noqa: F401 - registers the task with the app
-    from streetsafe.celery import app
 
-    saved = {
-        key: app.conf[key] for key in ("broker_url", "result_backend", "worker_hijack_root_logger")
-    }
-    redis_url = os.environ["REDIS_URL"]
-    app.conf.update(broker_url=redis_url, result_backend=redis_url, worker_hijack_root_logger=False)
-    queue = f"test-hotspots-{uuid.uuid4().hex}"
-
-    def close_worker_connections(**kwargs: Any) -> None:
-        connections.close_all()
-
-    task_postrun.connect(close_worker_connections, weak=False)
-    try:
-        with start_worker(app, queues=[queue], perform_ping_check=False, shutdown_timeout=30):
-            yield queue
-    finally:
-        task_postrun.disconnect(close_worker_connections)
-        with app.connection_for_write() as broker_connection:
-            bound = app.amqp.queues[queue].bind(broker_connection.default_channel)
-            bound.declare()
-            bound.delete()
-        app.conf.update(saved)
+    with celery_worker_queue("test-hotspots") as queue:
+        yield queue
 
 
 @pytest.mark.slow

@@ -1,6 +1,5 @@
 """Retention: free text is purged after RETENTION_DAYS; the report and its counts stay."""
 
-import os
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -8,12 +7,12 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connections
 from django.utils import timezone
 
 from reports.models import ModerationDecision, Report
 from reports.services import report_moderate, reports_purge_expired
 from tests.conftest import a_report
+from tests.support.celery import celery_worker_queue
 
 with_areas = pytest.mark.usefixtures("west_mercia")
 
@@ -99,42 +98,11 @@ def test_it_measures_the_period_from_the_given_time(reporter):
 
 @pytest.fixture
 def celery_queue() -> Iterator[str]:
-    """A real Celery worker, in a thread, consuming a queue of its own on the tests' Redis.
-
-    The queue is this test's alone, so that no other worker on the same Redis (a running
-    service, or another test run's) takes its task.
-    """
-    from celery.contrib.testing.worker import start_worker
-    from celery.signals import task_postrun
-
+    """A real Celery worker, in a thread, consuming a queue of its own on the tests' Redis."""
     import reports.tasks  # noqa: F401 - registers the task with the app
-    from streetsafe.celery import app
 
-    saved = {
-        key: app.conf[key] for key in ("broker_url", "result_backend", "worker_hijack_root_logger")
-    }
-    # The tests' own Redis database (tests/conftest.py), whatever settings were read with.
-    redis_url = os.environ["REDIS_URL"]
-    app.conf.update(broker_url=redis_url, result_backend=redis_url, worker_hijack_root_logger=False)
-    queue = f"test-retention-{uuid.uuid4().hex}"
-
-    def close_worker_connections(**kwargs: Any) -> None:
-        # Runs in the worker's thread: its database connection must not outlive the test,
-        # or the test database could not be flushed or dropped.
-        connections.close_all()
-
-    task_postrun.connect(close_worker_connections, weak=False)
-    try:
-        with start_worker(app, queues=[queue], perform_ping_check=False, shutdown_timeout=30):
-            yield queue
-    finally:
-        task_postrun.disconnect(close_worker_connections)
-        with app.connection_for_write() as connection:
-            # Declared again first, so that the channel knows the bindings it must remove.
-            bound = app.amqp.queues[queue].bind(connection.default_channel)
-            bound.declare()
-            bound.delete()
-        app.conf.update(saved)
+    with celery_worker_queue("test-retention") as queue:
+        yield queue
 
 
 @pytest.mark.slow
