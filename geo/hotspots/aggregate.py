@@ -56,10 +56,6 @@ class Slice:
     def reason_mask(self) -> int:
         return sum(1 << REASON_CODES.index(code) for code in set(self.reasons))
 
-    @property
-    def is_everything(self) -> bool:
-        return not self.reasons and self.band is None and not self.since and not self.until
-
 
 @dataclass
 class Cells:
