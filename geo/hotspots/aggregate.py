@@ -26,20 +26,49 @@ T = TypeVar("T")
 
 _AGGREGATE_SQL = (Path(__file__).parent / "sql" / "aggregate.sql").read_text()
 
+# The steps of aggregate.sql for one resolution, k its position in the list of grids.
+_STEPS = {
+    "located": "x / %(w_{k})s AS u_{k}, floor(x / %(w_{k})s)::int AS i0_{k}, "
+    "y / %(h_{k})s AS v_{k}",
+    # float8 casts: 0.5 * an int would be numeric, which is many times slower.
+    "columns": "u_{k}, i0_{k}, v_{k} - 0.5 * (i0_{k} & 1)::float8 AS a0_{k}, "
+    "v_{k} - 0.5 * ((i0_{k} + 1) & 1)::float8 AS a1_{k}",
+    "nearest": "u_{k}, i0_{k}, round(a0_{k})::int AS j0_{k}, a0_{k} - round(a0_{k}) AS e0_{k}, "
+    "round(a1_{k})::int AS j1_{k}, a1_{k} - round(a1_{k}) AS e1_{k}",
+    "chosen": "i0_{k}, j0_{k}, j1_{k}, "
+    "(2.0 * (u_{k} - i0_{k}) - 1.0) <= (4.0 / 3.0) * (e1_{k} * e1_{k} - e0_{k} * e0_{k}) "
+    "AS left_{k}",
+    # (i, j) in one bigint.
+    "cells": "(CASE WHEN left_{k} THEN i0_{k} ELSE i0_{k} + 1 END)::int8 << 32 "
+    "| ((CASE WHEN left_{k} THEN j0_{k} ELSE j1_{k} END)::int8 & 4294967295) AS cell_{k}",
+}
+
+
+def _aggregate_sql(resolutions: int) -> str:
+    return _AGGREGATE_SQL.format(
+        **{
+            step: ", ".join(template.format(k=k) for k in range(resolutions))
+            for step, template in _STEPS.items()
+        }
+    )
+
+
 BANDS = ("day", "evening", "night", "unknown")
 
-# One row of the binary COPY: a field count, then (length, value) for each column.
-_ROW = np.dtype(
-    [
-        ("fields", ">i2"),
-        ("resolution", [("length", ">i4"), ("value", ">i4")]),
-        ("cell", [("length", ">i4"), ("value", ">i8")]),
-        ("attributes", [("length", ">i4"), ("value", ">i4")]),
-        ("area", [("length", ">i4"), ("value", ">i4")]),
-        ("reports", [("length", ">i4"), ("value", ">i4")]),
-        ("score", [("length", ">i4"), ("value", ">f8")]),
-    ]
-)
+
+def _row_type(resolutions: int) -> np.dtype:
+    """One row of the binary COPY: a field count, then (length, value) for each column."""
+    return np.dtype(
+        [("fields", ">i2")]
+        + [(f"cell_{k}", [("length", ">i4"), ("value", ">i8")]) for k in range(resolutions)]
+        + [
+            ("attributes", [("length", ">i4"), ("value", ">i4")]),
+            ("area", [("length", ">i4"), ("value", ">i4")]),
+            ("weight", [("length", ">i4"), ("value", ">f8")]),
+        ]
+    )
+
+
 _HEADER = 19  # signature (11), flags (4), header extension length (4, always 0 here)
 
 
@@ -81,15 +110,14 @@ class Cells:
         return self.unsafe + self.safe
 
 
-def _read_groups(connection: BaseDatabaseWrapper, sql: str) -> np.ndarray:
+def _read_reports(connection: BaseDatabaseWrapper, sql: str, row: np.dtype) -> np.ndarray:
     buffer = io.BytesIO()
     with connection.cursor() as cursor:
         cursor.execute("SET jit = off")
-        cursor.execute("SET work_mem = '256MB'")
         cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT binary)", buffer)
     raw = buffer.getbuffer()
     body = raw[_HEADER : len(raw) - 2]  # the trailer is a field count of -1
-    return np.frombuffer(body, dtype=_ROW)
+    return np.frombuffer(body, dtype=row)
 
 
 def _page_ranges(parts: int) -> list[tuple[int, int]]:
@@ -129,10 +157,6 @@ def cells_aggregate(
     selection = selection or Slice()
     weights = settings.HOTSPOT_SEVERITY_WEIGHTS
     params: dict[str, Any] = {
-        "resolutions": [grid.resolution for grid in grids],
-        "ws": [1.5 * grid.size for grid in grids],
-        "hs": [SQRT3 * grid.size for grid in grids],
-        "monthly_resolution": monthly_resolution or 0,
         "now": now,
         "weight1": weights[0],
         "weight2": weights[1],
@@ -143,18 +167,23 @@ def cells_aggregate(
         "until": selection.until,
         "band": BANDS.index(selection.band) if selection.band else -1,
     }
+    for k, grid in enumerate(grids):
+        params[f"w_{k}"] = 1.5 * grid.size
+        params[f"h_{k}"] = SQRT3 * grid.size
+    template = _aggregate_sql(len(grids))
+    row = _row_type(len(grids))
     ranges = _page_ranges(parallel)
 
     def read(bounds: tuple[int, int], own: BaseDatabaseWrapper) -> np.ndarray:
         with own.cursor() as cursor:
             sql = cursor.mogrify(
-                _AGGREGATE_SQL,
+                template,
                 {**params, "first_tid": f"({bounds[0]},0)", "end_tid": f"({bounds[1]},0)"},
             ).decode()
-        return _read_groups(own, sql)
+        return _read_reports(own, sql, row)
 
     if len(ranges) == 1:
-        groups = read(ranges[0], connection)
+        reports = read(ranges[0], connection)
     else:
         with ThreadPoolExecutor(max_workers=len(ranges)) as pool:
             parts = list(
@@ -163,45 +192,56 @@ def cells_aggregate(
                     ranges,
                 )
             )
-        groups = np.concatenate(parts)
-    resolution = groups["resolution"]["value"]
+        reports = np.concatenate(parts)
+    attributes = reports["attributes"]["value"].astype(np.int64)
+    area = reports["area"]["value"].astype(np.int64)
+    weight = reports["weight"]["value"].astype(np.float64)
     return {
-        grid.resolution: _sum_groups(
-            groups[resolution == grid.resolution],
+        grid.resolution: _sum_cells(
+            reports[f"cell_{k}"]["value"].astype(np.int64),
+            attributes,
+            area,
+            weight,
             by_month=grid.resolution == monthly_resolution,
         )
-        for grid in grids
+        for k, grid in enumerate(grids)
     }
 
 
-def _sum_groups(groups: np.ndarray, *, by_month: bool) -> Cells:
-    keys = groups["cell"]["value"].astype(np.int64)
-    attributes = groups["attributes"]["value"].astype(np.int64)
-    reports = groups["reports"]["value"].astype(np.int64)
+def _sum_cells(
+    keys: np.ndarray,
+    attributes: np.ndarray,
+    area: np.ndarray,
+    weight: np.ndarray,
+    *,
+    by_month: bool,
+) -> Cells:
+    """Sums one resolution's reports, given each one's cell key, per cell."""
     bits = attributes & 0x3FF
     band = (attributes >> 10) & 3
     safe = ((attributes >> 12) & 1).astype(bool)
-    area = groups["area"]["value"].astype(np.int64)
-    score = groups["score"]["value"].astype(np.float64)
-    unsafe_reports = np.where(safe, 0, reports)
+    unsafe = ~safe
 
     unique, cell = np.unique(keys, return_inverse=True)
     count = len(unique)
 
-    def per_cell(weights: np.ndarray) -> np.ndarray:
-        return np.bincount(cell, weights=weights, minlength=count)
+    def per_cell(selected: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        return np.bincount(
+            cell[selected],
+            weights=None if weights is None else weights[selected],
+            minlength=count,
+        )
 
     reasons = np.zeros((count, len(REASON_CODES)), dtype=np.int64)
     for bit in range(len(REASON_CODES)):
-        reasons[:, bit] = per_cell(unsafe_reports * ((bits >> bit) & 1)).astype(np.int64)
+        reasons[:, bit] = per_cell(unsafe & (((bits >> bit) & 1) == 1))
     bands = np.zeros((count, len(BANDS)), dtype=np.int64)
     for index in range(len(BANDS)):
-        bands[:, index] = per_cell(unsafe_reports * (band == index)).astype(np.int64)
+        bands[:, index] = per_cell(unsafe & (band == index))
 
     # The cell's area: the one most of its reports fell in.
     span = int(area.max()) + 1 if len(area) else 1
-    pairs, pair = np.unique(cell * span + area, return_inverse=True)
-    pair_reports = np.bincount(pair, weights=reports)
+    pairs, pair_reports = np.unique(cell * span + area, return_counts=True)
     pair_cell, pair_area = pairs // span, pairs % span
     order = np.lexsort((-pair_reports, pair_cell))
     first = np.ones(len(order), dtype=bool)
@@ -211,20 +251,22 @@ def _sum_groups(groups: np.ndarray, *, by_month: bool) -> Cells:
 
     monthly = None
     months = np.zeros(0, dtype=np.int64)
-    if by_month and len(groups):
+    if by_month and len(keys):
         month = attributes >> 13
         months = np.arange(month.min(), month.max() + 1)
-        monthly = np.zeros((count, len(months)), dtype=np.int64)
-        np.add.at(monthly, (cell, month - months[0]), unsafe_reports)
+        monthly = np.bincount(
+            cell[unsafe] * len(months) + (month[unsafe] - months[0]),
+            minlength=count * len(months),
+        ).reshape(count, len(months))
 
     return Cells(
         i=unique >> 32,
         j=((unique & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000,
-        unsafe=per_cell(unsafe_reports).astype(np.int64),
-        safe=per_cell(np.where(safe, reports, 0)).astype(np.int64),
+        unsafe=per_cell(unsafe),
+        safe=per_cell(safe),
         reasons=reasons,
         bands=bands,
-        score=per_cell(np.where(safe, 0.0, score)),
+        score=per_cell(unsafe, weight),
         area=cell_area,
         monthly=monthly,
         months=months,

@@ -6,12 +6,12 @@ they see the old result or the new one, never an empty or a half one.
 """
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,14 +24,13 @@ from geo.hotspots.aggregate import Cells, cells_aggregate
 from geo.hotspots.copy import copy_columns
 from geo.hotspots.gistar import GiStar, gi_star, two_sided_p
 from geo.hotspots.grid import Grid, Lattice, grids, to_axial
+from geo.hotspots.places import place_parts, places_write
 from geo.hotspots.stats import EMERGING_CATEGORIES, emerging_classes, mann_kendall
 from geo.hotspots.study import service_area_bbox, service_area_key, study_mask
 from geo.models import HotspotGeneration
 from reports.reasons import REASON_CODES
 
 logger = logging.getLogger(__name__)
-
-_PLACES_SQL = (Path(__file__).parent / "sql" / "places.sql").read_text()
 
 Progress = Callable[[str], None]
 
@@ -116,18 +115,24 @@ def _build(generation: HotspotGeneration, *, now: datetime, say: Progress) -> tu
     if bbox is None:
         return 0, 0, 0
     key = service_area_key()
-    # Places run in a connection of their own while this one aggregates: DBSCAN is one
-    # statement on one core, and the machine has more.
-    # Inside a transaction (tests) other connections would not see its reports.
+    # Places run in connections of their own, a part of the reports each (places.py),
+    # while this one aggregates: DBSCAN is one statement on one core, and the machine has
+    # more. Inside a transaction (tests) other connections would not see its reports.
     parallel = not connection.in_atomic_block
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        places = pool.submit(_places_in_own_connection, generation.pk, now) if parallel else None
+    workers = max(2, os.cpu_count() or 1) if parallel else 1
+    parts = place_parts(connection, workers)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        placing = [
+            pool.submit(_places_in_own_connection, generation.pk, now, cells)
+            for cells in (parts if parallel else [])
+        ]
         say("aggregating reports into cells")
         by_resolution = cells_aggregate(
             grids(),
             now=now,
             monthly_resolution=settings.HOTSPOT_EMERGING_RESOLUTION,
-            parallel=2 if parallel else 1,
+            # The places' connections keep the other cores busy meanwhile.
+            parallel=1 if parallel else 1,
         )
         report_count = int(next(iter(by_resolution.values())).reports.sum())
         cell_count = 0
@@ -137,7 +142,10 @@ def _build(generation: HotspotGeneration, *, now: datetime, say: Progress) -> tu
             say(f"writing {len(analysed.i)} cells at {grid.resolution} m")
             cell_count += _write_cells(generation.pk, analysed)
         say("places")
-        place_count = places.result() if places else _places(connection, generation.pk, now)
+        if parallel:
+            place_count = sum(future.result() for future in placing)
+        else:
+            place_count = sum(_places(connection, generation.pk, now, cells) for cells in parts)
     return report_count, cell_count, place_count
 
 
@@ -295,32 +303,15 @@ def _write_cells(generation_id: int, analysed: Analysed) -> int:
         return int(cursor.rowcount)
 
 
-def _places(own: Any, generation_id: int, now: datetime) -> int:
-    weights = settings.HOTSPOT_SEVERITY_WEIGHTS
-    with own.cursor() as cursor:
-        cursor.execute("SET jit = off")
-        cursor.execute("SET work_mem = '256MB'")
-        cursor.execute(
-            _PLACES_SQL,
-            {
-                "generation": generation_id,
-                "eps": settings.PLACES_EPS_M,
-                "min_points": settings.PLACES_MIN_POINTS,
-                "now": now,
-                "weight1": weights[0],
-                "weight2": weights[1],
-                "weight3": weights[2],
-                "half_life_seconds": settings.HOTSPOT_HALF_LIFE_DAYS * 86400.0,
-            },
-        )
-        return int(cursor.rowcount)
+def _places(own: Any, generation_id: int, now: datetime, cells: np.ndarray) -> int:
+    return places_write(own, generation_id, now, cells)
 
 
-def _places_in_own_connection(generation_id: int, now: datetime) -> int:
+def _places_in_own_connection(generation_id: int, now: datetime, cells: np.ndarray) -> int:
     own = connections.create_connection(DEFAULT_DB_ALIAS)
     try:
         own.set_autocommit(True)
-        return _places(own, generation_id, now)
+        return _places(own, generation_id, now, cells)
     finally:
         own.close()
 
