@@ -12,7 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from django.conf import settings
@@ -32,7 +32,12 @@ from reports.reasons import REASON_CODES
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 Progress = Callable[[str], None]
+
+# How many parts places are clustered in (places.py), at the same time when they can be.
+PLACE_PARTS = max(2, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -119,20 +124,15 @@ def _build(generation: HotspotGeneration, *, now: datetime, say: Progress) -> tu
     # while this one aggregates: DBSCAN is one statement on one core, and the machine has
     # more. Inside a transaction (tests) other connections would not see its reports.
     parallel = not connection.in_atomic_block
-    workers = max(2, os.cpu_count() or 1) if parallel else 1
-    parts = place_parts(connection, workers)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        placing = [
-            pool.submit(_places_in_own_connection, generation.pk, now, cells)
-            for cells in (parts if parallel else [])
-        ]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        placing = pool.submit(_places_side_by_side, generation.pk, now) if parallel else None
         say("aggregating reports into cells")
         by_resolution = cells_aggregate(
             grids(),
             now=now,
             monthly_resolution=settings.HOTSPOT_EMERGING_RESOLUTION,
             # The places' connections keep the other cores busy meanwhile.
-            parallel=1 if parallel else 1,
+            parallel=1,
         )
         report_count = int(next(iter(by_resolution.values())).reports.sum())
         cell_count = 0
@@ -142,10 +142,13 @@ def _build(generation: HotspotGeneration, *, now: datetime, say: Progress) -> tu
             say(f"writing {len(analysed.i)} cells at {grid.resolution} m")
             cell_count += _write_cells(generation.pk, analysed)
         say("places")
-        if parallel:
-            place_count = sum(future.result() for future in placing)
+        if placing is not None:
+            place_count = placing.result()
         else:
-            place_count = sum(_places(connection, generation.pk, now, cells) for cells in parts)
+            place_count = sum(
+                _places(connection, generation.pk, now, cells)
+                for cells in place_parts(connection, PLACE_PARTS)
+            )
     return report_count, cell_count, place_count
 
 
@@ -307,13 +310,27 @@ def _places(own: Any, generation_id: int, now: datetime, cells: np.ndarray) -> i
     return places_write(own, generation_id, now, cells)
 
 
-def _places_in_own_connection(generation_id: int, now: datetime, cells: np.ndarray) -> int:
-    own = connections.create_connection(DEFAULT_DB_ALIAS)
-    try:
-        own.set_autocommit(True)
-        return _places(own, generation_id, now, cells)
-    finally:
-        own.close()
+def _places_side_by_side(generation_id: int, now: datetime) -> int:
+    """Places in parts, each part in a connection of its own at the same time."""
+
+    def in_own_connection(work: Callable[[Any], T]) -> T:
+        own = connections.create_connection(DEFAULT_DB_ALIAS)
+        try:
+            own.set_autocommit(True)
+            return work(own)
+        finally:
+            own.close()
+
+    parts = in_own_connection(lambda own: place_parts(own, PLACE_PARTS))
+    with ThreadPoolExecutor(max_workers=len(parts) or 1) as pool:
+        return sum(
+            pool.map(
+                lambda cells: in_own_connection(
+                    lambda own: _places(own, generation_id, now, cells)
+                ),
+                parts,
+            )
+        )
 
 
 def _delete_rows(generation_ids: list[int]) -> None:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from io import StringIO
 from typing import Any, cast
 
+import numpy as np
 import pytest
 import redis
 from django.conf import settings
@@ -494,6 +495,69 @@ def test_dense_clusters_of_unsafe_reports_become_places_and_nothing_else_does(
     for place, rows in ((first, in_worcester), (second, in_hereford)):
         expected = sum(weight(row, now=generation.started_at) for row in rows)
         assert place.score == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.django_db
+def test_places_clustered_in_parts_are_the_clusters_of_one_dbscan_over_every_report(
+    coarse_grids: None,
+) -> None:
+    eps = settings.PLACES_EPS_M
+    worcester, hereford, telford = projected(WORCESTER), projected(HEREFORD), projected(TELFORD)
+    rows = [Row(x, y) for x, y in scattered(worcester, count=60, spread_m=25, seed=3)]
+    rows += [Row(x, y) for x, y in scattered(hereford, count=40, spread_m=15, seed=4)]
+    rows += [Row(x, y) for x, y in scattered(telford, count=30, spread_m=40, seed=5)]
+    # A chain of reports 0.9 eps apart running 2 km east of Worcester into a second clump:
+    # one group of touching cells, and one place, however far it reaches.
+    rows += [Row(worcester[0] + 0.9 * eps * k, worcester[1]) for k in range(1, 56)]
+    rows += [
+        Row(x, y)
+        for x, y in scattered((worcester[0] + 0.9 * eps * 56, worcester[1]), count=20,
+                              spread_m=10, seed=6)
+    ]  # fmt: skip
+    # Sparse reports around Hereford: noise, or border points of its clump.
+    rows += [Row(x, y) for x, y in scattered(hereford, count=30, spread_m=400, seed=7)]
+    insert_reports(rows)
+
+    parts = rebuild_module.place_parts(connection, 3)
+
+    assert len(parts) == 3
+    every = np.concatenate(parts)
+    assert len(every) == len(set(every.tolist()))
+    part_of = {
+        (int(c), int(r)): k for k, cells in enumerate(parts)
+        for c, r in zip(cells >> 32, ((cells & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000)
+    }  # fmt: skip
+    assert set(part_of) == {(math.floor(r.x / eps), math.floor(r.y / eps)) for r in rows}, (
+        "every report's cell is in a part"
+    )
+    for (c, r), k in part_of.items():
+        for dc in (-1, 0, 1):
+            for dr in (-1, 0, 1):
+                assert part_of.get((c + dc, r + dr), k) == k, "touching cells share a part"
+
+    generation = hotspots_rebuild()
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), avg(ST_X(p)), avg(ST_Y(p))"
+            " FROM (SELECT location_projected AS p,"
+            "   ST_ClusterDBSCAN(location_projected, %(eps)s, %(min_points)s) OVER () AS c"
+            "   FROM reports_report WHERE feeling = 'unsafe') d"
+            " WHERE c IS NOT NULL GROUP BY c",
+            {"eps": eps, "min_points": settings.PLACES_MIN_POINTS},
+        )
+        whole = sorted(cursor.fetchall())
+        cursor.execute(
+            "SELECT report_count, ST_X(c), ST_Y(c)"
+            " FROM (SELECT report_count, ST_Transform(centroid, %(srid)s) AS c"
+            "       FROM geo_place WHERE generation_id = %(generation)s) p",
+            {"srid": settings.ANALYSIS_SRID, "generation": generation.pk},
+        )
+        in_parts = sorted(cursor.fetchall())
+    assert len(whole) >= 4
+    assert [n for n, _, _ in in_parts] == [n for n, _, _ in whole]
+    for (_, x, y), (_, whole_x, whole_y) in zip(in_parts, whole, strict=True):
+        assert (x, y) == (pytest.approx(whole_x, abs=1e-3), pytest.approx(whole_y, abs=1e-3))
 
 
 # --------------------------------------------------------------------------------------
