@@ -101,13 +101,21 @@ class HotspotCell(models.Model):
         HOT_95 = 2, "Hot spot, 95% confidence"
         HOT_99 = 3, "Hot spot, 99% confidence"
 
-    # Both foreign keys are covered by the composite indexes below.
     # Both foreign keys are covered by the composite indexes below. Cells are derived
     # data written in bulk by a rebuild: a database foreign key check per row would cost
     # more than the rest of the write, so the rebuild keeps them right (it deletes a
     # generation's cells with it, and takes areas from the reports).
     generation = models.ForeignKey(
         HotspotGeneration, on_delete=models.CASCADE, db_index=False, db_constraint=False
+    )
+    # None for the generation's own cells (every report); else the filter slice they are of.
+    slice = models.ForeignKey(
+        "HotspotSlice",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        db_index=False,
+        db_constraint=False,
     )
     # The hexagon's width across its corners, in metres.
     resolution = models.PositiveIntegerField()
@@ -141,13 +149,47 @@ class HotspotCell(models.Model):
     class Meta:
         indexes = [
             # Cells of the live generation by resolution and bbox (i and j ranges).
-            models.Index(fields=["generation", "resolution", "i", "j"], name="cell_grid_idx"),
+            models.Index(
+                fields=["generation", "slice", "resolution", "i", "j"], name="cell_grid_idx"
+            ),
             # Cells of one area: area summaries and the area filter.
             models.Index(fields=["generation", "area", "resolution"], name="cell_area_idx"),
         ]
 
     def __str__(self) -> str:
         return f"cell {self.resolution} m ({self.i}, {self.j})"
+
+
+class HotspotSlice(models.Model):
+    """One resolution's cells of a generation for a filter slice of its reports.
+
+    Built on demand (``geo.hotspots.slices``) from the reports the generation saw, then
+    reused until the generation is retired; its cells are ``HotspotCell`` rows carrying it.
+    """
+
+    generation = models.ForeignKey(HotspotGeneration, on_delete=models.CASCADE)
+    resolution = models.PositiveIntegerField()
+    # The filter in a canonical text form (``Slice.key``), unique per generation and
+    # resolution.
+    key = models.CharField(max_length=500)
+    reasons = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+    band = models.CharField(max_length=10, blank=True)
+    since = models.DateTimeField(null=True, blank=True)
+    until = models.DateTimeField(null=True, blank=True)
+    built_at = models.DateTimeField()
+    duration_seconds = models.FloatField()
+    report_count = models.PositiveIntegerField()
+    cell_count = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["generation", "resolution", "key"], name="one_slice_per_filter"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"slice {self.key} at {self.resolution} m of generation {self.generation_id}"
 
 
 class Place(models.Model):

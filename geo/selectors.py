@@ -17,7 +17,9 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 
+from geo.hotspots.aggregate import Slice
 from geo.hotspots.grid import SQRT3, grid_for
+from geo.hotspots.slices import live_slice
 from geo.hotspots.stats import mann_kendall
 from geo.models import Area, HotspotCell, HotspotGeneration, Place
 from reports.reasons import REASON_CODES
@@ -68,14 +70,29 @@ def hotspot_cells(
     bbox: BBox | None = None,
     area: Area | None = None,
     classes: list[int] | None = None,
+    selection: Slice | None = None,
 ) -> QuerySet[HotspotCell]:
     """The live generation's cells of one resolution, with ``hexagon`` (WGS84) annotated.
 
     ``bbox`` is (min lon, min lat, max lon, max lat); ``classes`` Gi* classes (-3..3).
+    With a ``selection`` (reasons, time band, dates) the cells are those of that slice of
+    the reports, with its own counts and Gi* (``geo.hotspots.slices``): built on the first
+    ask (a second or two at a million reports), then one more query than without.
     """
-    cells = HotspotCell.objects.filter(
-        generation__status=HotspotGeneration.Status.LIVE, resolution=resolution
-    ).annotate(
+    if selection is None or selection.everything:
+        cells = HotspotCell.objects.filter(
+            generation__status=HotspotGeneration.Status.LIVE,
+            slice__isnull=True,
+            resolution=resolution,
+        )
+    else:
+        found = live_slice(selection, resolution=resolution)
+        if found is None:
+            return HotspotCell.objects.none()
+        # By the slice itself: it stays what was asked for even if a rebuild has just
+        # swapped in a new generation.
+        cells = HotspotCell.objects.filter(slice=found, resolution=resolution)
+    cells = cells.annotate(
         # A constant SQL text with the SRID bound as a parameter.
         hexagon=RawSQL(  # noqa: S611
             _HEXAGON, [settings.ANALYSIS_SRID], output_field=PolygonField(srid=4326)
@@ -114,7 +131,8 @@ class AreaSummary:
     safe: int
     by_reason: dict[str, int]
     by_band: dict[str, int]
-    # Unsafe reports per month ("YYYY-MM"), oldest first, the last twelve with reports.
+    # Unsafe reports per month ("YYYY-MM"), oldest first: the twelve months up to the
+    # latest with a report (from the first with one, if later), a month without any as 0.
     monthly: list[tuple[str, int]]
     trend: str  # "rising", "falling" or "no clear trend"
     trend_p: float | None
@@ -126,13 +144,23 @@ WITH area_reports AS (
     SELECT feeling, reason_bits, felt_band, felt_month
     FROM reports_report
     WHERE area_id = %(area)s
-), months AS (
+), per_month AS (
     SELECT felt_month, count(*) AS reports
     FROM area_reports
     WHERE feeling = 'unsafe'
     GROUP BY felt_month
-    ORDER BY felt_month DESC
-    LIMIT 12
+), months AS (
+    -- The twelve months up to the latest with a report (fewer if the first report came
+    -- later), a month without any as a zero.
+    SELECT month AS felt_month, coalesce(per_month.reports, 0) AS reports
+    FROM generate_series(
+        greatest(
+            (SELECT max(felt_month) FROM per_month) - 11,
+            (SELECT min(felt_month) FROM per_month)
+        ),
+        (SELECT max(felt_month) FROM per_month)
+    ) AS month
+    LEFT JOIN per_month ON per_month.felt_month = month
 )
 SELECT
     (SELECT count(*) FROM area_reports WHERE feeling = 'unsafe'),

@@ -9,7 +9,7 @@ import io
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -74,16 +74,43 @@ _HEADER = 19  # signature (11), flags (4), header extension length (4, always 0 
 
 @dataclass(frozen=True)
 class Slice:
-    """Which reports go in: any of some reasons, one time band, a date window."""
+    """Which reports go in: any of some reasons, one time band, a date window.
+
+    The window is on when the report was felt (when it was received where the reporter
+    did not say), from ``since`` up to but not including ``until``.
+    """
 
     reasons: tuple[str, ...] = ()
     band: str | None = None
     since: datetime | None = None
     until: datetime | None = None
 
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.reasons) - set(REASON_CODES))
+        if unknown:
+            raise ValueError(f"Unknown reason: {', '.join(unknown)}.")
+        if self.band is not None and self.band not in BANDS:
+            raise ValueError(f"Unknown time band {self.band!r}: one of {', '.join(BANDS)}.")
+        if self.since is not None and self.until is not None and self.since >= self.until:
+            raise ValueError("The date window's start must come before its end.")
+
+    @property
+    def everything(self) -> bool:
+        return not self.reasons and self.band is None and self.since is None and self.until is None
+
     @property
     def reason_mask(self) -> int:
         return sum(1 << REASON_CODES.index(code) for code in set(self.reasons))
+
+    @property
+    def key(self) -> str:
+        """A canonical text of the filter: equal for equal filters."""
+        return "reasons={};band={};since={};until={}".format(
+            ",".join(sorted(set(self.reasons))),
+            self.band or "",
+            self.since.astimezone(UTC).isoformat() if self.since else "",
+            self.until.astimezone(UTC).isoformat() if self.until else "",
+        )
 
 
 @dataclass
@@ -147,9 +174,13 @@ def cells_aggregate(
     now: datetime,
     selection: Slice | None = None,
     monthly_resolution: int | None = None,
+    received_until: datetime | None = None,
     parallel: int = 2,
 ) -> dict[int, Cells]:
     """Bins and sums the reports of ``selection`` (all by default) on every grid.
+
+    ``received_until`` leaves out reports received after it (those a generation built
+    then did not see).
 
     One pass over the reports; with ``parallel`` > 1 that many connections each take a
     share of the table's pages (PostgreSQL runs a statement on one core otherwise).
@@ -166,6 +197,7 @@ def cells_aggregate(
         "since": selection.since,
         "until": selection.until,
         "band": BANDS.index(selection.band) if selection.band else -1,
+        "received_until": received_until,
     }
     for k, grid in enumerate(grids):
         params[f"w_{k}"] = 1.5 * grid.size

@@ -138,9 +138,9 @@ def _build(generation: HotspotGeneration, *, now: datetime, say: Progress) -> tu
         cell_count = 0
         for grid in grids():
             say(f"Gi* at {grid.resolution} m")
-            analysed = _analyse(grid, by_resolution[grid.resolution], bbox=bbox, key=key)
+            analysed = analyse_cells(grid, by_resolution[grid.resolution], bbox=bbox, key=key)
             say(f"writing {len(analysed.i)} cells at {grid.resolution} m")
-            cell_count += _write_cells(generation.pk, analysed)
+            cell_count += write_cells(generation.pk, analysed)
         say("places")
         if placing is not None:
             place_count = placing.result()
@@ -152,7 +152,7 @@ def _build(generation: HotspotGeneration, *, now: datetime, say: Progress) -> tu
     return report_count, cell_count, place_count
 
 
-def _analyse(
+def analyse_cells(
     grid: Grid, cells: Cells, *, bbox: tuple[float, float, float, float], key: str
 ) -> Analysed:
     lattice = Lattice.covering(grid, bbox)
@@ -270,10 +270,10 @@ CREATE TEMPORARY TABLE hotspot_cell_staging (
 
 _FROM_STAGING = """
 INSERT INTO geo_hotspotcell (
-    generation_id, resolution, i, j, area_id, unsafe, safe, reports, reason_counts,
+    generation_id, slice_id, resolution, i, j, area_id, unsafe, safe, reports, reason_counts,
     band_counts, score, gi_z, gi_p, gi_class, trend, trend_tau, trend_p
 )
-SELECT %(generation)s, s.resolution, s.i, s.j, nullif(s.area, 0), s.unsafe, s.safe,
+SELECT %(generation)s, %(slice)s, s.resolution, s.i, s.j, nullif(s.area, 0), s.unsafe, s.safe,
        s.unsafe + s.safe, ARRAY[{reasons}], ARRAY[{bands}], s.score, s.gi_z, s.gi_p,
        s.gi_class,
        CASE WHEN s.trend < 0 THEN '' ELSE (%(categories)s::text[])[s.trend + 1] END,
@@ -283,7 +283,7 @@ FROM hotspot_cell_staging s
 """
 
 
-def _write_cells(generation_id: int, analysed: Analysed) -> int:
+def write_cells(generation_id: int, analysed: Analysed, *, slice_id: int | None = None) -> int:
     reasons = [f"reason_{index}" for index in range(len(REASON_CODES))]
     bands = [name for name in analysed.columns if name.startswith("band_")]
     with transaction.atomic(), connection.cursor() as cursor:
@@ -301,7 +301,11 @@ def _write_cells(generation_id: int, analysed: Analysed) -> int:
                 reasons=", ".join(f"s.{name}" for name in reasons),
                 bands=", ".join(f"s.{name}" for name in bands),
             ),
-            {"generation": generation_id, "categories": list(EMERGING_CATEGORIES)},
+            {
+                "generation": generation_id,
+                "slice": slice_id,
+                "categories": list(EMERGING_CATEGORIES),
+            },
         )
         return int(cursor.rowcount)
 

@@ -371,3 +371,26 @@ def test_an_area_summary_of_a_flat_series_sees_no_clear_trend(
     assert summary.top_places == []
     # The other areas have none of these reports.
     assert area_summary(area=area("wm-south-worcestershire")).unsafe == 0
+
+
+@pytest.mark.django_db
+def test_an_area_summary_counts_a_month_without_reports_as_zero_and_keeps_twelve(
+    django_assert_num_queries: DjangoAssertNumQueries,
+) -> None:
+    # Reports in January and in March to December 2025, and in February and March 2026,
+    # none in 2026's January: fourteen months from the first, twelve shown, one of them 0.
+    counts = {(2025, 1): 9, **{(2025, month): 2 for month in range(3, 13)}}
+    counts |= {(2026, 2): 4, (2026, 3): 5}
+    insert_reports(monthly_rows(projected(HEREFORD), counts, seed=1))
+    herefordshire = area("wm-herefordshire")
+
+    with django_assert_num_queries(1):
+        summary = area_summary(area=herefordshire)
+
+    assert summary.unsafe == 9 + 20 + 9
+    assert summary.monthly == [
+        *((f"2025-{month:02d}", 2) for month in range(4, 13)),
+        ("2026-01", 0),
+        ("2026-02", 4),
+        ("2026-03", 5),
+    ]

@@ -609,7 +609,7 @@ def test_a_failed_rebuild_leaves_the_live_generation_as_it_was(
     cells_before = list(HotspotCell.objects.filter(generation=before).order_by("pk").values())
     places_before = list(Place.objects.filter(generation=before).order_by("pk").values())
     reports_around(HEREFORD, count=30, spread_m=20, seed=1)
-    real_write_cells, real_places = rebuild_module._write_cells, rebuild_module._places
+    real_write_cells, real_places = rebuild_module.write_cells, rebuild_module._places
     written: list[int] = []
     placed: list[int] = []
 
@@ -624,7 +624,7 @@ def test_a_failed_rebuild_leaves_the_live_generation_as_it_was(
         placed.append(real_places(own, generation_id, now, cells))
         return placed[-1]
 
-    monkeypatch.setattr(rebuild_module, "_write_cells", write_then_fail)
+    monkeypatch.setattr(rebuild_module, "write_cells", write_then_fail)
     monkeypatch.setattr(rebuild_module, "_places", places_counted)
 
     with pytest.raises(RuntimeError, match="disk full"):
