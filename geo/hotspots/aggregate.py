@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from geo.hotspots.grid import SQRT3, Grid
+from geo.hotspots.weights import WEIGHT_SQL, weight_parameters
 from reports.reasons import REASON_CODES
 
 T = TypeVar("T")
@@ -46,10 +46,11 @@ _STEPS = {
 
 def _aggregate_sql(resolutions: int) -> str:
     return _AGGREGATE_SQL.format(
+        weight=WEIGHT_SQL,
         **{
             step: ", ".join(template.format(k=k) for k in range(resolutions))
             for step, template in _STEPS.items()
-        }
+        },
     )
 
 
@@ -186,13 +187,8 @@ def cells_aggregate(
     share of the table's pages (PostgreSQL runs a statement on one core otherwise).
     """
     selection = selection or Slice()
-    weights = settings.HOTSPOT_SEVERITY_WEIGHTS
     params: dict[str, Any] = {
-        "now": now,
-        "weight1": weights[0],
-        "weight2": weights[1],
-        "weight3": weights[2],
-        "half_life_seconds": settings.HOTSPOT_HALF_LIFE_DAYS * 86400.0,
+        **weight_parameters(now),
         "reason_mask": selection.reason_mask,
         "since": selection.since,
         "until": selection.until,

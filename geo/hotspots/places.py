@@ -24,13 +24,15 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
+from geo.hotspots.weights import WEIGHT_SQL, weight_parameters
 from reports.reasons import REASON_CODES
 
 _PLACES_SQL = (
     (Path(__file__).parent / "sql" / "places.sql")
     .read_text()
     .format(
-        reason_sums=", ".join(f"sum((bits >> {bit}) & 1)::int" for bit in range(len(REASON_CODES)))
+        weight=WEIGHT_SQL,
+        reason_sums=", ".join(f"sum((bits >> {bit}) & 1)::int" for bit in range(len(REASON_CODES))),
     )
 )
 
@@ -90,17 +92,12 @@ def places_write(
     connection: BaseDatabaseWrapper, generation_id: int, now: datetime, cells: np.ndarray
 ) -> int:
     """Clusters the unsafe reports in ``cells`` and writes their places; returns how many."""
-    weights = settings.HOTSPOT_SEVERITY_WEIGHTS
     params: dict[str, Any] = {
+        **weight_parameters(now),
         "generation": generation_id,
         "eps": float(settings.PLACES_EPS_M),
         "min_points": settings.PLACES_MIN_POINTS,
         "cells": cells.tolist(),
-        "now": now,
-        "weight1": weights[0],
-        "weight2": weights[1],
-        "weight3": weights[2],
-        "half_life_seconds": settings.HOTSPOT_HALF_LIFE_DAYS * 86400.0,
         "srid": settings.ANALYSIS_SRID,
         "reason_codes": list(REASON_CODES),
     }

@@ -34,12 +34,7 @@ FROM (
                         r.felt_month AS month,
                         (r.feeling = 'safe')::int AS safe,
                         coalesce(r.area_id, 0)::int AS area,
-                        CASE r.severity WHEN 1 THEN %(weight1)s WHEN 3 THEN %(weight3)s
-                            ELSE %(weight2)s END
-                        -- date_part, not extract: extract's numeric is many times slower.
-                        * power(0.5, greatest(
-                            date_part('epoch', %(now)s - coalesce(r.felt_at, r.received_at)), 0
-                        ) / %(half_life_seconds)s) AS weight
+                        {weight} AS weight
                     FROM reports_report r
                     WHERE r.ctid >= %(first_tid)s::tid AND r.ctid < %(end_tid)s::tid
                       AND (%(reason_mask)s = 0 OR r.reason_bits & %(reason_mask)s <> 0)

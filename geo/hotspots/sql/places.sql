@@ -16,11 +16,7 @@ WITH members AS MATERIALIZED (
             ) AS cluster,
             r.location_projected AS point, r.reason_bits AS bits, r.felt_band AS band,
             r.street, coalesce(r.area_id, 0) AS area,
-            CASE r.severity WHEN 1 THEN %(weight1)s WHEN 3 THEN %(weight3)s
-                ELSE %(weight2)s END
-            * power(0.5, greatest(
-                date_part('epoch', %(now)s - coalesce(r.felt_at, r.received_at)), 0
-            ) / %(half_life_seconds)s) AS weight
+            {weight} AS weight
         FROM reports_report r
         WHERE r.feeling = 'unsafe'
           -- This part's cells (places.py): no report outside them is within eps of one
