@@ -175,13 +175,9 @@ def cells_aggregate(
     now: datetime,
     selection: Slice | None = None,
     monthly_resolution: int | None = None,
-    received_until: datetime | None = None,
     parallel: int = 2,
 ) -> dict[int, Cells]:
     """Bins and sums the reports of ``selection`` (all by default) on every grid.
-
-    ``received_until`` leaves out reports received after it (those a generation built
-    then did not see).
 
     One pass over the reports; with ``parallel`` > 1 that many connections each take a
     share of the table's pages (PostgreSQL runs a statement on one core otherwise).
@@ -193,7 +189,6 @@ def cells_aggregate(
         "since": selection.since,
         "until": selection.until,
         "band": BANDS.index(selection.band) if selection.band else -1,
-        "received_until": received_until,
     }
     for k, grid in enumerate(grids):
         params[f"w_{k}"] = 1.5 * grid.size

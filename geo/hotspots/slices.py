@@ -3,11 +3,11 @@
 A planner filtering the map by reasons, time band or dates needs hotspots of just those
 reports: their own counts and their own Gi* (a cluster of night-time reports is a hot
 spot of the night slice whatever the daytime counts around it). A slice is computed on
-demand for the live generation, from the reports that generation saw (none received
-since), with the same aggregation and statistics as the rebuild at that resolution (no
-emerging trend: that needs the monthly series of every report). It is then stored as
-``HotspotCell`` rows of a ``HotspotSlice`` and reused until the generation is retired and
-deleted with it.
+demand for the live generation with the same aggregation and statistics as the rebuild
+at that resolution (no emerging trend: that needs the monthly series of every report),
+from the reports stored when it is built, weighted as of the generation's start. It is
+then stored as ``HotspotCell`` rows of a ``HotspotSlice`` and reused until the generation
+is retired, and deleted with it; the next generation's slices see newer reports.
 
 Two requests for the same missing slice build it once: the second waits on a lock
 (a transaction-level advisory lock on the generation and the slice) and then finds it.
@@ -88,7 +88,6 @@ def _build(selection: Slice, *, resolution: int, generation: HotspotGeneration) 
         [grid],
         now=generation.started_at,
         selection=selection,
-        received_until=generation.started_at,
         # Inside this transaction other connections would see the same reports, but keep
         # one: a slice is asked for by a web request, which should not take every core.
         parallel=1,

@@ -171,7 +171,7 @@ def test_a_slice_is_built_once_per_generation_then_read_in_two_queries(
         towns, 200, ["harassment_group"]
     )  # fmt: skip
     assert (built.report_count, built.cell_count) == (30, len(first))
-    # Reports that arrive later are not in this generation's slices; the next one has them.
+    # A built slice is kept for its generation; reports that arrive later are in the next.
     reports_around(HEREFORD, count=5, spread_m=50, seed=9, reasons=("harassment_group",))
     assert counts(list(hotspot_cells(resolution=200, selection=selection))) == (30, 30)
     hotspots_rebuild()

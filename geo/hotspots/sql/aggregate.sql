@@ -43,8 +43,6 @@ FROM (
                            OR coalesce(r.felt_at, r.received_at) >= %(since)s::timestamptz)
                       AND (%(until)s::timestamptz IS NULL
                            OR coalesce(r.felt_at, r.received_at) < %(until)s::timestamptz)
-                      AND (%(received_until)s::timestamptz IS NULL
-                           OR r.received_at <= %(received_until)s::timestamptz)
                     OFFSET 0
                 ) report
                 OFFSET 0
