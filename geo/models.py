@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.gis.db import models
 from django.contrib.postgres.fields import ArrayField
 
@@ -212,3 +213,42 @@ class Place(models.Model):
 
     def __str__(self) -> str:
         return self.label
+
+
+class Organisation(models.Model):
+    """A force, a council or a partnership whose planners see the areas it covers.
+
+    Covering an area covers every area inside it (``geo.access.organisation_area_ids``): a
+    force-wide organisation covers the force area, and so each of its local policing areas;
+    a council covers its district or local policing area, and not the force around it.
+    """
+
+    name = models.CharField(max_length=200, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+    areas = models.ManyToManyField(Area, related_name="organisations", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PlannerProfile(models.Model):
+    """The one organisation a planner works for, and so the areas they see.
+
+    A profile alone grants nothing: the user must also be active and in the "planners"
+    group (``geo.access.planner_organisation``).
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="planner_profile"
+    )
+    # Deleting an organisation deletes its profiles: its planners then see nothing.
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="planners"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.user} of {self.organisation}"
