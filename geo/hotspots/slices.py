@@ -31,15 +31,11 @@ def live_slice(selection: Slice, *, resolution: int) -> HotspotSlice | None:
 
     One query when the slice is already built.
     """
-    found = (
-        HotspotSlice.objects.filter(
-            generation__status=HotspotGeneration.Status.LIVE,
-            resolution=resolution,
-            key=selection.key,
-        )
-        .select_related("generation")
-        .first()
-    )
+    found = HotspotSlice.objects.filter(
+        generation__status=HotspotGeneration.Status.LIVE,
+        resolution=resolution,
+        key=selection.key,
+    ).first()
     if found is not None:
         return found
     generation = HotspotGeneration.objects.filter(status=HotspotGeneration.Status.LIVE).first()
