@@ -7,14 +7,22 @@ districts and wards, when stored); a council sees its own area and what lies ins
 never the force around it.
 """
 
+import contextlib
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser, Group, User
 from django.contrib.auth.password_validation import validate_password
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.dispatch import receiver
+from django.http import HttpRequest
 from django.utils.text import slugify
+from redis.exceptions import RedisError
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -68,6 +76,83 @@ def organisation_area_ids(*, organisation: Organisation) -> frozenset[int]:
         return frozenset(area_id for (area_id,) in cursor.fetchall())
 
 
+# The scope of an organisation is cached (it takes tens of milliseconds for a force, and
+# every tile asks for it) under a version that any change to areas or to what an
+# organisation covers moves on, so a stale scope is never read.
+SCOPE_VERSION_KEY = "geo:scope-version"
+SCOPE_TTL_SECONDS = 3600
+
+
+def scope_version_bump() -> None:
+    """Make every cached scope stale; called when areas or what organisations cover change."""
+    try:
+        cache.incr(SCOPE_VERSION_KEY)
+    except ValueError:  # not set yet
+        cache.set(SCOPE_VERSION_KEY, 1, timeout=None)
+    except RedisError:  # what was cached expires within SCOPE_TTL_SECONDS
+        pass
+
+
+@receiver(post_save, sender=Area)
+@receiver(post_delete, sender=Area)
+@receiver(m2m_changed, sender=Organisation.areas.through)
+def _areas_changed(**kwargs: Any) -> None:
+    scope_version_bump()
+
+
+def organisation_area_ids_cached(*, organisation: Organisation) -> frozenset[int]:
+    """``organisation_area_ids`` through the cache: no query while nothing has changed."""
+    try:
+        version = cache.get(SCOPE_VERSION_KEY, 0)
+        # The creation time too: a database made afresh reuses ids.
+        key = f"geo:scope:{version}:{organisation.pk}:{organisation.created_at.timestamp()}"
+        found = cache.get(key)
+    except RedisError:  # without the cache, work it out every time
+        return organisation_area_ids(organisation=organisation)
+    if found is None:
+        found = organisation_area_ids(organisation=organisation)
+        with contextlib.suppress(RedisError):
+            cache.set(key, sorted(found), timeout=SCOPE_TTL_SECONDS)
+    return frozenset(found)
+
+
+@dataclass(frozen=True)
+class PlannerScope:
+    """A planner's organisation and the ids of the areas they may see."""
+
+    organisation: Organisation
+    area_ids: frozenset[int]
+
+    @property
+    def key(self) -> str:
+        """Equal for equal scopes: part of a cache key for anything scoped."""
+        return f"{self.organisation.pk}:" + ",".join(str(i) for i in sorted(self.area_ids))
+
+
+_NO_SCOPE = object()
+
+
+def planner_scope(request: HttpRequest | Request) -> PlannerScope | None:
+    """The scope of the request's user if a planner, else None; worked out once a request.
+
+    One query (the organisation) while the organisation's areas are cached.
+    """
+    holder = request._request if isinstance(request, Request) else request
+    found = getattr(holder, "_planner_scope", _NO_SCOPE)
+    if found is _NO_SCOPE:
+        organisation = planner_organisation(request.user)
+        found = (
+            None
+            if organisation is None
+            else PlannerScope(
+                organisation=organisation,
+                area_ids=organisation_area_ids_cached(organisation=organisation),
+            )
+        )
+        holder._planner_scope = found  # type: ignore[union-attr]
+    return found  # type: ignore[return-value]
+
+
 def planner_area_ids(user: AbstractBaseUser | AnonymousUser | None) -> frozenset[int]:
     """The ids of the areas a planner may see; empty for anyone who is not a planner.
 
@@ -85,7 +170,7 @@ class IsPlanner(BasePermission):
     message = "Only a planner of an organisation may do this."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        return planner_organisation(request.user) is not None
+        return planner_scope(request) is not None
 
 
 @transaction.atomic

@@ -5,3 +5,7 @@ class GeoConfig(AppConfig):
     name = "geo"
     verbose_name = "Places and boundaries"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Cached planner scopes go stale when areas or what organisations cover change.
+        from geo import access  # noqa: F401
