@@ -6,6 +6,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+NPM_STAMP := node_modules/.installed
 
 .PHONY: run test install system services database lint bench-ingest bench-hotspots
 
@@ -39,7 +40,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-install: system $(STAMP)
+# MapLibre GL JS for the planner map, from the npm registry, served as static files.
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+install: system $(STAMP) $(NPM_STAMP)
 
 services: install
 	@scripts/start-services.sh

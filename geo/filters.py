@@ -23,6 +23,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.contrib.gis.geos import Polygon
+from django.db.models import Q
 from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework.exceptions import ValidationError
 
@@ -72,6 +74,32 @@ class LayerFilters:
 
     def resolution_or(self, default: int) -> int:
         return self.resolution if self.resolution is not None else default
+
+
+def report_q(filters: LayerFilters, *, area_ids: Collection[int] | None) -> Q:
+    """The reports these filters let in, within a scope (None: every report), as a ``Q``.
+
+    The same reports as ``filters.selection`` counts in a hotspot slice: any of the
+    reasons, the band when felt, the window on when felt (when received where unknown).
+    """
+    q = Q()
+    if area_ids is not None:
+        q &= Q(area_id__in=sorted(area_ids))
+    if filters.area is not None:
+        q &= Q(area_id=filters.area.pk)
+    if filters.reasons:
+        q &= Q(reasons__overlap=list(filters.reasons))
+    if filters.time_band is not None:
+        q &= Q(felt_band=BANDS.index(filters.time_band))
+    if filters.since is not None:
+        q &= Q(felt_at__gte=filters.since) | Q(felt_at__isnull=True, received_at__gte=filters.since)
+    if filters.until is not None:
+        q &= Q(felt_at__lt=filters.until) | Q(felt_at__isnull=True, received_at__lt=filters.until)
+    if filters.bbox is not None:
+        envelope = Polygon.from_bbox(filters.bbox)
+        envelope.srid = 4326
+        q &= Q(location__intersects=envelope)
+    return q
 
 
 def default_resolution() -> int:

@@ -2,7 +2,9 @@
 # Installs the Debian packages the project needs, only those that are missing.
 set -euo pipefail
 
-packages=(postgresql-15-postgis-3 redis-server gdal-bin)
+# chromium: the planner map's browser test drives Debian's Chromium (never a downloaded one).
+packages=(postgresql-15-postgis-3 redis-server gdal-bin chromium)
+command -v npm >/dev/null || packages+=(nodejs npm)
 command -v python3.11 >/dev/null || packages+=(python3.11 python3.11-venv python3.11-dev)
 
 missing=()

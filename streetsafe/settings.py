@@ -229,3 +229,22 @@ LOGGING = {
     # Django's own handler would print every line a second time.
     "loggers": {"django": {"handlers": ["console"], "propagate": False}},
 }
+
+# Planner layers.
+# GeoJSON pages of report points for planners: the default and the most a client may ask.
+REPORTS_PAGE_SIZE = envint("REPORTS_PAGE_SIZE", "500", minimum=1)
+REPORTS_MAX_PAGE_SIZE = envint("REPORTS_MAX_PAGE_SIZE", "5000", minimum=1)
+# The most cells one GeoJSON answer of hotspots carries; more is a 400 asking for a smaller
+# box or a coarser resolution (tiles are for whole-map views).
+HOTSPOTS_MAX_CELLS = envint("HOTSPOTS_MAX_CELLS", "50000", minimum=1)
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/planner/"
+
+# --- Vector tiles (geo/tiles.py) ---
+# --- end of vector tiles ---
+
+# --- Exports (geo/exports.py) ---
+# --- end of exports ---
+
+# --- The planner map (geo/planner.py) ---
+# --- end of the planner map ---
