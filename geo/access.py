@@ -149,7 +149,7 @@ def planner_scope(request: HttpRequest | Request) -> PlannerScope | None:
                 area_ids=organisation_area_ids_cached(organisation=organisation),
             )
         )
-        holder._planner_scope = found  # type: ignore[union-attr]
+        holder._planner_scope = found  # type: ignore[attr-defined]
     return found  # type: ignore[return-value]
 
 

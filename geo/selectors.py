@@ -6,6 +6,7 @@ on the generation's status), so a rebuild's swap can never show a reader half a 
 
 import json
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,14 +15,16 @@ from django.conf import settings
 from django.contrib.gis.db.models import PolygonField
 from django.contrib.gis.geos import MultiPoint, Point, Polygon
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Case, F, QuerySet, TextField, Value, When
 from django.db.models.expressions import RawSQL
 
+from geo.filters import LayerFilters, default_resolution, report_q
 from geo.hotspots.aggregate import Slice
 from geo.hotspots.grid import SQRT3, grid_for
 from geo.hotspots.slices import live_slice
 from geo.hotspots.stats import mann_kendall
 from geo.models import Area, HotspotCell, HotspotGeneration, Place
+from reports.models import Report
 from reports.reasons import REASON_CODES
 
 BBox = tuple[float, float, float, float]
@@ -232,3 +235,47 @@ def _trend(series: list[int]) -> tuple[str, float | None]:
     if p <= 0.05:
         return ("rising" if result.z[0] > 0 else "falling"), p
     return "no clear trend", p
+
+
+# The planner layers: what one planner may see of each, under the layer filters. The
+# GeoJSON endpoints, the tiles and the exports all read through these, so that a planner's
+# map, their QGIS and their exports agree, and none reaches outside their scope.
+
+
+def planner_hotspot_cells(
+    *, filters: LayerFilters, area_ids: Collection[int] | None
+) -> QuerySet[HotspotCell]:
+    """``hotspot_cells`` under the filters, within the areas (None: all, as the public)."""
+    cells = hotspot_cells(
+        resolution=filters.resolution_or(default_resolution()),
+        bbox=filters.bbox,
+        area=filters.area,
+        classes=list(filters.classes) or None,
+        selection=filters.selection,
+    )
+    if area_ids is not None:
+        cells = cells.filter(area_id__in=sorted(area_ids))
+    return cells
+
+
+def planner_places(*, filters: LayerFilters, area_ids: Collection[int]) -> QuerySet[Place]:
+    return places(area=filters.area, bbox=filters.bbox).filter(area_id__in=sorted(area_ids))
+
+
+def planner_reports(*, filters: LayerFilters, area_ids: Collection[int]) -> QuerySet[Report]:
+    """Report points under the filters, newest first, with ``approved_text`` annotated.
+
+    ``approved_text`` is the redacted text once a moderator approved it, and empty
+    otherwise: pending and rejected text never leaves the database this way.
+    """
+    return (
+        Report.objects.filter(report_q(filters, area_ids=area_ids))
+        .annotate(
+            approved_text=Case(
+                When(text_state=Report.TextState.APPROVED, then=F("description_redacted")),
+                default=Value(""),
+                output_field=TextField(),
+            )
+        )
+        .order_by("-received_at", "id")
+    )

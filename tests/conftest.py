@@ -4,6 +4,9 @@
 - ``moderator``: staff in the moderators group, who approve or reject free text.
 - ``west_mercia``: the force area and its five local policing areas, from the fixture files
   in tests/fixtures/boundaries (never ../shared).
+- ``force_planner`` of West Mercia Police (the whole force area) and ``shropshire_planner``
+  of Shropshire Council (the Shropshire policing area only); ``tests.cast`` makes clients
+  that call the API as them, by token.
 """
 
 import uuid
@@ -73,3 +76,32 @@ def a_report(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+@pytest.fixture
+def west_mercia_police(west_mercia: None, db: None) -> Any:
+    from geo.management.commands.load_west_mercia import FORCE_CODE
+    from tests.cast import organisation_make
+
+    return organisation_make("West Mercia Police", FORCE_CODE)
+
+
+@pytest.fixture
+def shropshire_council(west_mercia: None, db: None) -> Any:
+    from tests.cast import organisation_make
+
+    return organisation_make("Shropshire Council", "wm-shropshire")
+
+
+@pytest.fixture
+def force_planner(west_mercia_police: Any) -> Any:
+    from tests.cast import planner_make
+
+    return planner_make("force-planner", west_mercia_police)
+
+
+@pytest.fixture
+def shropshire_planner(shropshire_council: Any) -> Any:
+    from tests.cast import planner_make
+
+    return planner_make("shropshire-planner", shropshire_council)

@@ -30,6 +30,8 @@ from geo.access import IsPlanner, planner_area_ids, planner_organisation
 from geo.areas import area_upsert
 from geo.management.commands.load_west_mercia import FORCE_CODE, LOCAL_POLICING_AREAS
 from geo.models import Area, Organisation, PlannerProfile
+from tests.cast import organisation_make as _organisation
+from tests.cast import planner_make as _user
 from tests.fixtures.areas import BOUNDARIES_DIR
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("west_mercia")]
@@ -61,41 +63,10 @@ def _codes(area_ids: Iterable[int]) -> list[str]:
     return sorted(Area.objects.filter(id__in=area_ids).values_list("code", flat=True))
 
 
-def _organisation(name: str, *codes: str) -> Organisation:
-    organisation = Organisation.objects.create(name=name, slug=name.lower().replace(" ", "-"))
-    organisation.areas.set(Area.objects.filter(code__in=codes))
-    return organisation
-
-
-def _user(
-    username: str,
-    organisation: Organisation | None = None,
-    *,
-    in_group: bool = True,
-    active: bool = True,
-) -> User:
-    user = User.objects.create_user(username, is_active=active)
-    if in_group:
-        user.groups.add(Group.objects.get(name="planners"))
-    if organisation is not None:
-        PlannerProfile.objects.create(user=user, organisation=organisation)
-    return user
-
-
 def _token(out: str) -> str:
     match = re.search(r"^Token: ([0-9a-f]{40})$", out, re.MULTILINE)
     assert match, out
     return match.group(1)
-
-
-@pytest.fixture
-def west_mercia_police() -> Organisation:
-    return _organisation("West Mercia Police", FORCE_CODE)
-
-
-@pytest.fixture
-def shropshire_council() -> Organisation:
-    return _organisation("Shropshire Council", "wm-shropshire")
 
 
 @pytest.fixture
@@ -107,16 +78,6 @@ def birmingham() -> Area:
         geom=GEOSGeometry(BIRMINGHAM_EWKT),
     )
     return area
-
-
-@pytest.fixture
-def force_planner(west_mercia_police: Organisation) -> User:
-    return _user("force-planner", west_mercia_police)
-
-
-@pytest.fixture
-def shropshire_planner(shropshire_council: Organisation) -> User:
-    return _user("shropshire-planner", shropshire_council)
 
 
 # Scope
