@@ -1,19 +1,379 @@
-"""Planner and public layers as GeoJSON (being written)."""
+"""The planner layers and the public layer as GeoJSON, and the areas a planner can see.
 
+Thin: read the filters (``geo.filters``), the planner's scope (``geo.access``), call a
+selector, serialise. Every planner endpoint answers a planner of another organisation as
+if what lies outside their areas did not exist, and refuses anyone who is not a planner.
+"""
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.gis.db.models.functions import Envelope
+from django.db.models import F, QuerySet
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
+from rest_framework_gis.fields import GeometryField
+from rest_framework_gis.serializers import GeoFeatureModelSerializer
+
+from geo.access import IsPlanner, PlannerScope, planner_scope
+from geo.filters import (
+    HOTSPOT_PARAMS,
+    PLACE_PARAMS,
+    LayerFilters,
+    parse_layer_filters,
+)
+from geo.models import Area, HotspotCell, Place
+from geo.selectors import (
+    BAND_NAMES,
+    area_summary,
+    planner_hotspot_cells,
+    planner_places,
+    public_hotspot_cells,
+)
+from reports.reasons import REASON_CODES
+from streetsafe.errors import ErrorSerializer
+
+planner_errors = {
+    400: OpenApiResponse(ErrorSerializer, description="A malformed filter; `errors` names it."),
+    401: OpenApiResponse(ErrorSerializer, description="No credentials: log in or send a token."),
+    403: OpenApiResponse(ErrorSerializer, description="Not a planner of an organisation."),
+}
+
+_FILTER_DOCS = {
+    "resolution": (
+        OpenApiTypes.INT,
+        "Hexagon width in metres, one of the configured resolutions (50, 200, 1000 by "
+        "default); 200 when not given.",
+    ),
+    "reasons": (
+        OpenApiTypes.STR,
+        "Reason codes, comma-separated: reports with any of them. Cells then carry that "
+        "slice's own counts and Gi*.",
+    ),
+    "time_band": (OpenApiTypes.STR, "day (07-19), evening (19-23), night (23-07) or unknown."),
+    "since": (OpenApiTypes.STR, "From this date (YYYY-MM-DD, local) or ISO 8601 date-time."),
+    "until": (OpenApiTypes.STR, "Up to and including this date, or before this date-time."),
+    "area": (OpenApiTypes.STR, "The code of an area your organisation covers."),
+    "in_bbox": (OpenApiTypes.STR, "min lon,min lat,max lon,max lat (WGS84)."),
+    "class": (
+        OpenApiTypes.STR,
+        "Gi* classes, comma-separated: -3..3 (cold to hot at 99/95/90%, 0 not significant), "
+        "or hot, cold.",
+    ),
+}
 
 
-class HotspotListApi(APIView):
-    pass
+def filter_parameters(names: tuple[str, ...]) -> list[OpenApiParameter]:
+    return [
+        OpenApiParameter(name, _FILTER_DOCS[name][0], description=_FILTER_DOCS[name][1])
+        for name in names
+    ]
 
 
-class PlaceListApi(APIView):
-    pass
+class PlannerApi(APIView):
+    """A planner's endpoint: session (the web map) or token (QGIS, scripts)."""
+
+    permission_classes = [IsPlanner]
+
+    @property
+    def scope(self) -> PlannerScope:
+        found = planner_scope(self.request)
+        assert found is not None  # IsPlanner let the request in
+        return found
+
+    def filters(self, allowed: tuple[str, ...]) -> LayerFilters:
+        return parse_layer_filters(
+            self.request.query_params, allowed=allowed, area_ids=self.scope.area_ids
+        )
 
 
-class AreaSummaryApi(APIView):
-    pass
+def _too_many(count: int) -> ValidationError:
+    return ValidationError(
+        {
+            "in_bbox": [
+                f"Over {count} cells match: give a smaller in_bbox, an area or a coarser "
+                "resolution, or use the vector tiles for a whole-map view."
+            ]
+        }
+    )
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "description": "A GeoJSON Polygon in WGS84.",
+        "properties": {
+            "type": {"type": "string", "enum": ["Polygon"]},
+            "coordinates": {
+                "type": "array",
+                "items": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
+            },
+        },
+    }
+)
+class ComputedPolygonField(GeometryField):
+    """A polygon the query computes: not a model field."""
+
+
+class ComputedPolygonFeatureSerializer(GeoFeatureModelSerializer):
+    """A Feature whose polygon the query computes (``geo.schema`` documents it)."""
+
+
+# Hotspots
+
+
+class HotspotCellSerializer(ComputedPolygonFeatureSerializer):
+    hexagon = ComputedPolygonField(read_only=True)
+    area = serializers.CharField(source="area_code", allow_null=True, read_only=True)
+    class_label = serializers.CharField(source="get_gi_class_display", read_only=True)
+    reason_counts = serializers.SerializerMethodField(
+        help_text="Unsafe reports by reason (a report may give several)."
+    )
+    band_counts = serializers.SerializerMethodField(
+        help_text="Unsafe reports by when they were felt."
+    )
+
+    class Meta:
+        model = HotspotCell
+        geo_field = "hexagon"
+        fields = [
+            "id",
+            "resolution",
+            "i",
+            "j",
+            "area",
+            "unsafe",
+            "safe",
+            "reports",
+            "score",
+            "gi_z",
+            "gi_p",
+            "gi_class",
+            "class_label",
+            "reason_counts",
+            "band_counts",
+            "trend",
+            "trend_tau",
+            "trend_p",
+        ]
+
+    def get_reason_counts(self, cell: HotspotCell) -> dict[str, int]:
+        return dict(zip(REASON_CODES, cell.reason_counts, strict=True))
+
+    def get_band_counts(self, cell: HotspotCell) -> dict[str, int]:
+        return dict(zip(BAND_NAMES, cell.band_counts, strict=True))
+
+
+def _with_area_code(cells: QuerySet[HotspotCell]) -> QuerySet[HotspotCell]:
+    return cells.annotate(area_code=F("area__code"))
+
+
+class HotspotListApi(PlannerApi):
+    @extend_schema(
+        operation_id="hotspots_list",
+        summary="Hotspot cells",
+        description=(
+            "The live analysis's hexagon cells of one resolution with their counts, Getis-Ord "
+            "Gi* z-score, p-value and class, and emerging trend, inside your organisation's "
+            "areas. A GeoJSON FeatureCollection; at most `HOTSPOTS_MAX_CELLS` cells (a 400 "
+            "asks for a smaller box beyond that)."
+        ),
+        parameters=filter_parameters(HOTSPOT_PARAMS),
+        responses={200: HotspotCellSerializer(many=True), **planner_errors},
+        tags=["planner layers"],
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.filters(HOTSPOT_PARAMS)
+        cap = settings.HOTSPOTS_MAX_CELLS
+        cells = list(
+            _with_area_code(planner_hotspot_cells(filters=filters, area_ids=self.scope.area_ids))[
+                : cap + 1
+            ]
+        )
+        if len(cells) > cap:
+            raise _too_many(cap)
+        return Response(HotspotCellSerializer(cells, many=True).data)
+
+
+# Places
+
+
+class PlaceSerializer(GeoFeatureModelSerializer):
+    area = serializers.CharField(source="area_code", allow_null=True, read_only=True)
+    centroid = GeometryField(read_only=True)
+
+    class Meta:
+        model = Place
+        geo_field = "hull"
+        fields = [
+            "id",
+            "label",
+            "area",
+            "report_count",
+            "top_reasons",
+            "night_share",
+            "score",
+            "centroid",
+        ]
+
+
+class PlaceListApi(PlannerApi):
+    @extend_schema(
+        operation_id="places_list",
+        summary="Places",
+        description=(
+            "The live analysis's places (DBSCAN clusters of unsafe reports) inside your "
+            "organisation's areas, biggest first: each a hull polygon with its label, count, "
+            "most common reasons and the share felt at night."
+        ),
+        parameters=filter_parameters(PLACE_PARAMS),
+        responses={200: PlaceSerializer(many=True), **planner_errors},
+        tags=["planner layers"],
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.filters(PLACE_PARAMS)
+        found = planner_places(filters=filters, area_ids=self.scope.area_ids).annotate(
+            area_code=F("area__code")
+        )
+        return Response(PlaceSerializer(found, many=True).data)
+
+
+# Areas
+
+
+class AreaOutSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    bbox = serializers.ListField(
+        child=serializers.FloatField(), help_text="[min lon, min lat, max lon, max lat]"
+    )
+
+
+class AreaListApi(PlannerApi):
+    @extend_schema(
+        operation_id="areas_list",
+        summary="Your areas",
+        description="The areas your organisation covers and those inside them, with extents.",
+        responses={200: AreaOutSerializer(many=True), **planner_errors},
+        tags=["planner layers"],
+    )
+    def get(self, request: Request) -> Response:
+        areas = (
+            Area.objects.filter(pk__in=sorted(self.scope.area_ids))
+            .annotate(extent=Envelope("geom"))
+            .order_by("kind", "name")
+        )
+        return Response(
+            [
+                {
+                    "code": area.code,
+                    "name": area.name,
+                    "kind": area.kind,
+                    "bbox": list(area.extent.extent),
+                }
+                for area in areas
+            ]
+        )
+
+
+class TopPlaceSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    label = serializers.CharField()  # type: ignore[assignment]
+    reports = serializers.IntegerField()
+    top_reasons = serializers.ListField(child=serializers.CharField())
+    night_share = serializers.FloatField()
+
+
+class AreaSummarySerializer(serializers.Serializer):
+    code = serializers.CharField(source="area.code")
+    name = serializers.CharField(source="area.name")
+    unsafe = serializers.IntegerField(help_text="Unsafe reports in the area.")
+    safe = serializers.IntegerField()
+    by_reason = serializers.DictField(child=serializers.IntegerField())
+    by_band = serializers.DictField(child=serializers.IntegerField())
+    monthly = serializers.SerializerMethodField(
+        help_text="Unsafe reports per month, oldest first: up to twelve months."
+    )
+    trend = serializers.ChoiceField(choices=["rising", "falling", "no clear trend"])
+    trend_p = serializers.FloatField(allow_null=True, help_text="Mann-Kendall p-value.")
+    top_places = TopPlaceSerializer(many=True)
+
+    def get_monthly(self, summary: Any) -> list[dict[str, Any]]:
+        return [{"month": month, "unsafe": count} for month, count in summary.monthly]
+
+
+class AreaSummaryApi(PlannerApi):
+    @extend_schema(
+        operation_id="areas_summary",
+        summary="Area summary",
+        description=(
+            "What a neighbourhood team reports to a parish meeting: unsafe and safe reports "
+            "in the area, unsafe ones by reason and time band, the last twelve months and "
+            "whether they are rising (Mann-Kendall, 95%), and the biggest places. An area "
+            "your organisation does not cover is a 404, as one that does not exist."
+        ),
+        responses={
+            200: AreaSummarySerializer,
+            404: OpenApiResponse(ErrorSerializer, description="No such area that you can see."),
+            **planner_errors,
+        },
+        tags=["planner layers"],
+    )
+    def get(self, request: Request, code: str) -> Response:
+        area = Area.objects.filter(code=code).first()
+        if area is None or area.pk not in self.scope.area_ids:
+            raise Http404(f"No area with the code {code!r} that you can see.")
+        return Response(AreaSummarySerializer(area_summary(area=area)).data)
+
+
+# The public layer
+
+
+class PublicHotspotSerializer(ComputedPolygonFeatureSerializer):
+    hexagon = ComputedPolygonField(read_only=True)
+
+    class Meta:
+        model = HotspotCell
+        geo_field = "hexagon"
+        id_field = False
+        fields = ["resolution", "unsafe"]
 
 
 class PublicHotspotListApi(APIView):
-    pass
+    """Anyone may read it: coarse cells with enough reports in them, nothing finer."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    @extend_schema(
+        operation_id="public_hotspots_list",
+        summary="Where people feel unsafe (public)",
+        description=(
+            "Cells of the coarsest resolution only, each with its count of unsafe reports; "
+            "a cell with fewer than `K_ANONYMITY` unsafe reports is left out. No report "
+            "points, no free text, no statistics from which a smaller place could be "
+            "worked out."
+        ),
+        parameters=filter_parameters(("in_bbox",)),
+        responses={
+            200: PublicHotspotSerializer(many=True),
+            400: OpenApiResponse(ErrorSerializer, description="A malformed in_bbox."),
+        },
+        tags=["public"],
+    )
+    def get(self, request: Request) -> Response:
+        filters = parse_layer_filters(request.query_params, allowed=("in_bbox",))
+        cells = public_hotspot_cells(bbox=filters.bbox)
+        return Response(PublicHotspotSerializer(cells, many=True).data)

@@ -8,4 +8,5 @@ class GeoConfig(AppConfig):
 
     def ready(self) -> None:
         # Cached planner scopes go stale when areas or what organisations cover change.
-        from geo import access  # noqa: F401
+        # And the OpenAPI schema documents hexagon features.
+        from geo import access, schema  # noqa: F401

@@ -103,9 +103,9 @@ def report_q(filters: LayerFilters, *, area_ids: Collection[int] | None) -> Q:
 
 
 def default_resolution() -> int:
-    """The middle resolution (200 m by default): streets apart, not doorsteps."""
-    resolutions = sorted(settings.HOTSPOT_RESOLUTIONS)
-    return resolutions[len(resolutions) // 2]
+    """The emerging-trend resolution (200 m by default): streets apart, not doorsteps, and
+    the one whose cells carry a trend."""
+    return int(settings.HOTSPOT_EMERGING_RESOLUTION)
 
 
 def parse_layer_filters(
@@ -236,8 +236,9 @@ def _moment(text: str, *, end_of_day: bool) -> dt.datetime:
     """An ISO date or date-time, as an aware datetime in the service's local time."""
     local = ZoneInfo(LOCAL_TIME_ZONE)
     try:
-        moment = parse_datetime(text)
-        day = None if moment is not None else parse_date(text)
+        # A plain date first: parse_datetime would take it as midnight at its start.
+        day = parse_date(text) if len(text) == 10 else None
+        moment = None if day is not None else parse_datetime(text)
     except ValueError:
         moment = day = None
     if moment is None and day is None:

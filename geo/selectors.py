@@ -279,3 +279,11 @@ def planner_reports(*, filters: LayerFilters, area_ids: Collection[int]) -> Quer
         )
         .order_by("-received_at", "id")
     )
+
+
+def public_hotspot_cells(*, bbox: BBox | None = None) -> QuerySet[HotspotCell]:
+    """The public layer: cells of the coarsest resolution with at least ``K_ANONYMITY``
+    unsafe reports each, so that no cell points at a handful of people."""
+    return hotspot_cells(resolution=max(settings.HOTSPOT_RESOLUTIONS), bbox=bbox).filter(
+        unsafe__gte=settings.K_ANONYMITY
+    )

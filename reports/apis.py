@@ -5,18 +5,31 @@ import hashlib
 import json
 import uuid
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models import F
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
+from rest_framework_gis.pagination import GeoJsonPagination
+from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
+from geo.access import IsPlanner, planner_scope
+from geo.apis import filter_parameters, planner_errors
 from geo.areas import service_area_outline
+from geo.filters import REPORT_PARAMS, parse_layer_filters
 from geo.hotspots.schedule import hotspots_rebuild_soon
+from geo.selectors import BAND_NAMES, planner_reports
 from reports.intake import InvalidReport, ReportInput, parse_report
+from reports.models import LOCAL_TIME_ZONE, Report
 from reports.reasons import GENERAL_ADVICE, REASONS, REASONS_VERSION, SIGNPOSTING, advice_for
 from reports.services import SubmitResult, report_erase, report_submit, report_submit_batch
 from reports.throttles import ReportThrottle
@@ -107,8 +120,101 @@ class PublicApi(APIView):
     permission_classes: list = []
 
 
-class ReportCreateApi(PublicApi):
-    throttle_classes = [ReportThrottle]
+class ReportPointSerializer(GeoFeatureModelSerializer):
+    """A report as planners see it: the point, what and when, and approved text only."""
+
+    area = serializers.CharField(source="area_code", allow_null=True, read_only=True)
+    time_band = serializers.SerializerMethodField(
+        help_text="When it was felt: day, evening, night or unknown."
+    )
+    felt_on = serializers.SerializerMethodField(
+        help_text="The local date it was felt (received, where the reporter did not say)."
+    )
+    text = serializers.CharField(
+        source="approved_text",
+        read_only=True,
+        help_text="The redacted text once a moderator approved it; empty otherwise.",
+    )
+
+    class Meta:
+        model = Report
+        geo_field = "location"
+        id_field = False
+        fields = ["feeling", "severity", "reasons", "time_band", "felt_on", "area", "text"]
+
+    def get_time_band(self, report: Report) -> str:
+        return BAND_NAMES[report.felt_band]
+
+    def get_felt_on(self, report: Report) -> str:
+        moment = report.felt_at or report.received_at
+        return moment.astimezone(ZoneInfo(LOCAL_TIME_ZONE)).date().isoformat()
+
+
+class ReportPagination(GeoJsonPagination):
+    page_size_query_param = "page_size"
+
+    @property
+    def page_size(self) -> int:
+        return settings.REPORTS_PAGE_SIZE
+
+    @property
+    def max_page_size(self) -> int:
+        return settings.REPORTS_MAX_PAGE_SIZE
+
+
+class ReportCollectionApi(APIView):
+    """``/reports``: the app sends a report (POST, anyone); planners list them (GET).
+
+    One path, two audiences: authentication, permission and throttle follow the method, so
+    the app's POST runs no authentication at all.
+    """
+
+    def get_authenticators(self) -> list[BaseAuthentication]:
+        if self.request is not None and self.request.method == "POST":
+            return []
+        return super().get_authenticators()
+
+    def get_permissions(self) -> list[BasePermission]:
+        if self.request.method == "POST":
+            return []
+        return [IsPlanner()]
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        if self.request.method == "POST":
+            return [ReportThrottle()]
+        return []
+
+    @extend_schema(
+        operation_id="reports_list",
+        summary="Report points (planners)",
+        description=(
+            "Reports inside your organisation's areas, newest first, as a paginated GeoJSON "
+            "FeatureCollection (`page`, `page_size`). Free text appears only once a moderator "
+            "has approved it, and then redacted; pending or rejected text never does."
+        ),
+        parameters=[
+            *filter_parameters(REPORT_PARAMS),
+            OpenApiParameter("page", OpenApiTypes.INT, description="Page number, from 1."),
+            OpenApiParameter(
+                "page_size", OpenApiTypes.INT, description="Reports a page (500; at most 5000)."
+            ),
+        ],
+        responses={200: ReportPointSerializer(many=True), **planner_errors},
+        tags=["planner layers"],
+    )
+    def get(self, request: Request) -> Response:
+        scope = planner_scope(request)
+        assert scope is not None  # IsPlanner let the request in
+        filters = parse_layer_filters(
+            request.query_params, allowed=REPORT_PARAMS, area_ids=scope.area_ids
+        )
+        found = planner_reports(filters=filters, area_ids=scope.area_ids).annotate(
+            area_code=F("area__code")
+        )
+        paginator = ReportPagination()
+        page = paginator.paginate_queryset(found, request, view=self)
+        assert page is not None
+        return paginator.get_paginated_response(ReportPointSerializer(page, many=True).data)
 
     @extend_schema(
         operation_id="reports_create",

@@ -1,10 +1,10 @@
 from django.urls import path
 
-from reports.apis import ConfigApi, ReportBatchApi, ReportCreateApi, ReportEraseApi
+from reports.apis import ConfigApi, ReportBatchApi, ReportCollectionApi, ReportEraseApi
 
 urlpatterns = [
     path("config", ConfigApi.as_view(), name="config"),
-    path("reports", ReportCreateApi.as_view(), name="reports-create"),
+    path("reports", ReportCollectionApi.as_view(), name="reports"),
     path("reports/batch", ReportBatchApi.as_view(), name="reports-batch"),
     path("reports/<str:report_id>", ReportEraseApi.as_view(), name="reports-erase"),
 ]
