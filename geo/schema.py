@@ -8,8 +8,7 @@ extension documents such serializers as Features with a Polygon geometry.
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiSerializerExtension
-from drf_spectacular.plumbing import build_array_type, build_basic_type, build_object_type
-from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.plumbing import build_array_type, build_object_type
 
 
 class ComputedPolygonFeatureExtension(OpenApiSerializerExtension):
@@ -27,7 +26,7 @@ class ComputedPolygonFeatureExtension(OpenApiSerializerExtension):
         id_field = getattr(serializer.Meta, "id_field", None)
         if id_field:
             feature["id"] = properties["properties"].pop(id_field)
-        position = build_array_type(build_basic_type(OpenApiTypes.DOUBLE), min_length=2)
+        position = build_array_type({"type": "number"}, min_length=2)
         feature["geometry"] = build_object_type(
             properties={
                 "type": {"type": "string", "enum": ["Polygon"]},
