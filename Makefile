@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: run test install system services database lint bench-ingest bench-hotspots
+.PHONY: run test install system services database lint bench-ingest bench-hotspots bench-tiles
 
 run: database
 	$(PY) manage.py load_west_mercia --if-missing
@@ -30,6 +30,9 @@ bench-ingest: database
 
 bench-hotspots: database
 	$(PY) -m bench.hotspots
+
+bench-tiles: database
+	$(PY) -m bench.tiles
 
 system:
 	@scripts/install-system.sh

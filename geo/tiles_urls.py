@@ -1,3 +1,19 @@
-"""Filled in by its own piece of work."""
+"""``/tiles/<layer>/<z>/<x>/<y>.mvt``. z, x and y are matched as any text so that a bad
+one is a 400 naming it, not a 404."""
 
-urlpatterns: list = []
+from django.urls import re_path
+
+from geo import tile_apis
+
+_ZXY = r"(?P<z>[^/]+)/(?P<x>[^/]+)/(?P<y>[^/]+)\.mvt$"
+
+urlpatterns = [
+    re_path(rf"^hotspots/{_ZXY}", tile_apis.HotspotTileApi.as_view(), name="tiles-hotspots"),
+    re_path(rf"^reports/{_ZXY}", tile_apis.ReportTileApi.as_view(), name="tiles-reports"),
+    re_path(rf"^places/{_ZXY}", tile_apis.PlaceTileApi.as_view(), name="tiles-places"),
+    re_path(
+        rf"^public-hotspots/{_ZXY}",
+        tile_apis.PublicHotspotTileApi.as_view(),
+        name="tiles-public-hotspots",
+    ),
+]

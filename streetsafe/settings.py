@@ -178,9 +178,11 @@ SHARED_DATA_DIR = Path(envstr("SHARED_DATA_DIR", str(BASE_DIR.parent / "shared" 
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Token first: a request without credentials is then a 401 that names the scheme
+    # (WWW-Authenticate: Token), which API clients and QGIS understand; the web map logs in.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -241,10 +243,55 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/planner/"
 
 # --- Vector tiles (geo/tiles.py) ---
+# Tiles are kept in Django's cache (Redis) under the live hotspot generation, so a rebuild
+# moves every key on and nothing is ever purged. Off only to measure the database's work.
+TILES_CACHE = envbool("TILES_CACHE", "true")
+TILES_CACHE_SECONDS = envint("TILES_CACHE_SECONDS", "86400", minimum=1)
+# How long a browser may keep a tile before asking again (with If-None-Match).
+TILES_MAX_AGE_SECONDS = envint("TILES_MAX_AGE_SECONDS", "60", minimum=0)
+# The most features one tile of reports carries: above it, reports are counted in cells.
+TILES_MAX_FEATURES = envint("TILES_MAX_FEATURES", "4096", minimum=4)
+# Report points from this zoom on (where a tile holds few enough); counts below it.
+TILES_REPORT_POINTS_MIN_ZOOM = envint("TILES_REPORT_POINTS_MIN_ZOOM", "14", minimum=0)
+# The hotspot resolution by zoom: the coarsest below the first of these zooms, the next
+# finer from it, and so on (one zoom fewer than resolutions; extra zooms are ignored).
+TILES_HOTSPOT_ZOOMS = [int(v) for v in envnumbers("TILES_HOTSPOT_ZOOMS", "12,14")]
+# Places as their hulls from this zoom on, as their centroids below it.
+TILES_PLACE_HULLS_MIN_ZOOM = envint("TILES_PLACE_HULLS_MIN_ZOOM", "13", minimum=0)
 # --- end of vector tiles ---
 
 # --- Exports (geo/exports.py) ---
+# Where export files are written. The web servers serve them and the Celery workers write
+# them, so with more than one machine this must be storage they share.
+EXPORTS_DIR = Path(envstr("EXPORTS_DIR", str(BASE_DIR / "var" / "exports")))
+# An export of at most this many rows is written during the request (201); a larger one by
+# a Celery worker (202), which the planner follows through the status URL.
+EXPORT_INLINE_ROWS = envint("EXPORT_INLINE_ROWS", "5000", minimum=0)
+# A worker writes an export's progress to the database every this many rows.
+EXPORT_PROGRESS_ROWS = envint("EXPORT_PROGRESS_ROWS", "5000", minimum=1)
+# The Celery queue export tasks go to: "celery" is the one every worker consumes.
+EXPORTS_QUEUE = envstr("EXPORTS_QUEUE", "celery")
+# GeoPackages are made by GDAL's ogr2ogr (Debian's gdal-bin), given this long at most.
+OGR2OGR = envstr("OGR2OGR", "ogr2ogr")
+EXPORT_GDAL_TIMEOUT_SECONDS = envint("EXPORT_GDAL_TIMEOUT_SECONDS", "1800", minimum=1)
+# Export files are deleted this many days after they were written (the record of each
+# export stays), checked every hour.
+EXPORT_RETENTION_DAYS = envint("EXPORT_RETENTION_DAYS", "7", minimum=1)
+CELERY_BEAT_SCHEDULE["purge-expired-exports"] = {
+    "task": "geo.tasks.exports_purge_expired_task",
+    "schedule": 3600,
+}
 # --- end of exports ---
 
 # --- The planner map (geo/planner.py) ---
+# MapLibre GL JS, installed from npm by `make install`, served as static files under
+# maplibre-gl/ (never from a CDN).
+STATICFILES_DIRS = [("maplibre-gl", BASE_DIR / "node_modules" / "maplibre-gl" / "dist")]
+# An optional basemap under the planner layers: a MapLibre style (a URL ending in .json) or
+# a raster tile template with {z}/{x}/{y}. Empty: the boundaries on a plain background.
+PLANNER_BASEMAP_URL = (
+    envurl("PLANNER_BASEMAP_URL", "", schemes=("https", "http"))
+    if envstr("PLANNER_BASEMAP_URL", "").strip()
+    else ""
+)
 # --- end of the planner map ---

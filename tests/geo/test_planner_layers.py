@@ -116,7 +116,8 @@ def holds(feature: dict[str, Any], lonlat: tuple[float, float]) -> bool:
 def test_an_anonymous_request_to_a_planner_layer_is_refused(url):
     response = client_for(None).get(url)
 
-    assert response.status_code in (401, 403)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
     assert "features" not in response.json()
 
 

@@ -1,0 +1,183 @@
+"""``GET /tiles/<layer>/<z>/<x>/<y>.mvt``: the layers as Mapbox Vector Tiles.
+
+Thin shells over ``geo.tiles.tile_answer``: parse z/x/y and the filters (a 400 naming the
+parameter), authorise (planner layers as the JSON API: ``IsPlanner``), answer with the
+tile and its caching headers.
+"""
+
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from geo.access import IsPlanner, planner_scope
+from geo.filters import parse_layer_filters
+from geo.tiles import (
+    HOTSPOTS,
+    MAX_ZOOM,
+    MEDIA_TYPE,
+    PLACES,
+    PUBLIC_HOTSPOTS,
+    REPORTS,
+    Layer,
+    TileAnswer,
+    tile_answer,
+    tile_errors,
+)
+from streetsafe.errors import ErrorSerializer
+
+_PATH = [
+    OpenApiParameter("z", OpenApiTypes.INT, OpenApiParameter.PATH, description=f"0 to {MAX_ZOOM}"),
+    OpenApiParameter("x", OpenApiTypes.INT, OpenApiParameter.PATH, description="0 to 2^z - 1"),
+    OpenApiParameter("y", OpenApiTypes.INT, OpenApiParameter.PATH, description="0 to 2^z - 1"),
+]
+_FILTERS = {
+    "resolution": OpenApiParameter(
+        "resolution",
+        OpenApiTypes.INT,
+        description="Hexagon width in metres (one of HOTSPOT_RESOLUTIONS); default by zoom.",
+    ),
+    "reasons": OpenApiParameter(
+        "reasons", OpenApiTypes.STR, description="Reason codes, comma-separated: any of them."
+    ),
+    "time_band": OpenApiParameter(
+        "time_band",
+        OpenApiTypes.STR,
+        enum=["day", "evening", "night", "unknown"],
+        description="When the reports were felt.",
+    ),
+    "since": OpenApiParameter(
+        "since", OpenApiTypes.STR, description="ISO 8601 date or date-time (felt, else received)."
+    ),
+    "until": OpenApiParameter(
+        "until", OpenApiTypes.STR, description="ISO 8601 date (the whole day) or date-time."
+    ),
+    "area": OpenApiParameter("area", OpenApiTypes.STR, description="Code of an area you cover."),
+    "in_bbox": OpenApiParameter(
+        "in_bbox", OpenApiTypes.STR, description="min lon,min lat,max lon,max lat (WGS84)."
+    ),
+    "class": OpenApiParameter(
+        "class", OpenApiTypes.STR, description="Gi* classes -3..3, or hot, cold; comma-separated."
+    ),
+}
+_TILE_RESPONSES: dict[Any, Any] = {
+    (200, MEDIA_TYPE): OpenApiResponse(OpenApiTypes.BINARY, description="The tile."),
+    204: OpenApiResponse(description="An empty tile: nothing there, or outside the data."),
+    304: OpenApiResponse(description="Not modified (If-None-Match matched the ETag)."),
+    400: OpenApiResponse(ErrorSerializer, description="A bad z, x, y or filter, named."),
+}
+_PLANNER_RESPONSES = {
+    **_TILE_RESPONSES,
+    401: OpenApiResponse(ErrorSerializer, description="Not signed in."),
+    403: OpenApiResponse(ErrorSerializer, description="Not a planner."),
+}
+
+
+def _schema(layer: Layer, description: str) -> Any:
+    return extend_schema_view(
+        get=extend_schema(
+            operation_id=f"tiles_{layer.name.replace('-', '_')}",
+            summary=f"{layer.name} as Mapbox Vector Tiles",
+            description=description,
+            parameters=_PATH + [_FILTERS[name] for name in layer.params],
+            responses=_PLANNER_RESPONSES if layer.planners_only else _TILE_RESPONSES,
+            tags=["tiles"],
+        )
+    )
+
+
+class _TileApi(APIView):
+    layer: ClassVar[Layer]
+    permission_classes = [IsPlanner]
+    renderer_classes = [JSONRenderer]
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # Errors are JSON whatever the client accepts (a map asks for tiles with its own
+        # Accept header, which must not make a 406); a tile is a plain HttpResponse.
+        renderer = JSONRenderer()
+        return renderer, renderer.media_type
+
+    def get(self, request: Request, z: str, x: str, y: str) -> HttpResponse:
+        tile, errors = tile_errors(z, x, y)
+        if tile is None:
+            raise ValidationError(errors)
+        scope = planner_scope(request) if self.layer.planners_only else None
+        filters = parse_layer_filters(
+            request.query_params,
+            allowed=self.layer.params,
+            area_ids=scope.area_ids if scope is not None else None,
+        )
+        answer = tile_answer(
+            layer=self.layer,
+            tile=tile,
+            filters=filters,
+            scope=scope,
+            if_none_match=request.headers.get("If-None-Match"),
+        )
+        return self._response(answer)
+
+    def _response(self, answer: TileAnswer) -> HttpResponse:
+        if answer.status == 200:
+            response = HttpResponse(answer.body, content_type=MEDIA_TYPE)
+        else:
+            response = HttpResponse(status=answer.status)
+        if answer.etag is not None:
+            response["ETag"] = answer.etag
+        visibility = "private" if self.layer.planners_only else "public"
+        response["Cache-Control"] = f"{visibility}, max-age={settings.TILES_MAX_AGE_SECONDS}"
+        if self.layer.planners_only:
+            response["Vary"] = "Authorization, Cookie"
+        return response
+
+
+@_schema(
+    HOTSPOTS,
+    "Planners only. Hotspot hexagons of the live generation within your areas, at the "
+    "resolution the zoom calls for (or `resolution`). Properties: id, i, j, resolution, "
+    "gi_class, gi_z, unsafe, safe, reports, score, trend.",
+)
+class HotspotTileApi(_TileApi):
+    layer = HOTSPOTS
+
+
+@_schema(
+    REPORTS,
+    "Planners only. Report points (id, feeling, severity, band, reasons) where a tile "
+    "holds at most TILES_MAX_FEATURES of them from TILES_REPORT_POINTS_MIN_ZOOM on; "
+    "otherwise points counting the reports of a grid cell (count, unsafe, safe). Never "
+    "free text. Reports as of the live hotspot generation.",
+)
+class ReportTileApi(_TileApi):
+    layer = REPORTS
+
+
+@_schema(
+    PLACES,
+    "Planners only. Places (DBSCAN clusters) as hulls from TILES_PLACE_HULLS_MIN_ZOOM on, "
+    "as centroids below. Properties: id, label, report_count, top_reasons, night_share.",
+)
+class PlaceTileApi(_TileApi):
+    layer = PLACES
+
+
+@_schema(
+    PUBLIC_HOTSPOTS,
+    "Anyone, as /api/v1/public/hotspots: hexagons of the coarsest resolution only, and "
+    "only those with at least K_ANONYMITY unsafe reports. Properties: resolution, unsafe.",
+)
+class PublicHotspotTileApi(_TileApi):
+    layer = PUBLIC_HOTSPOTS
+    permission_classes = [AllowAny]
+    authentication_classes = []
