@@ -10,7 +10,7 @@ from django.forms import ModelMultipleChoiceField
 from django.http import HttpRequest
 
 from geo.access import PLANNERS_GROUP
-from geo.models import Area, Organisation, PlannerProfile
+from geo.models import Area, Export, Organisation, PlannerProfile
 from streetsafe.admin import ReadOnlyAdminMixin
 
 
@@ -71,3 +71,45 @@ class PlannerProfileAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description="active", ordering="user__is_active")
     def user_is_active(self, profile: PlannerProfile) -> bool:
         return profile.user.is_active
+
+
+# Imported here, not above, so that this admin stays one appended block; fold it into the
+# imports at the top when convenient.
+
+
+@admin.register(Export)
+class ExportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The record of every planner export: who took which layer, when, and how many rows."""
+
+    list_display = (
+        "id",
+        "user",
+        "organisation",
+        "layer",
+        "format",
+        "status",
+        "row_count",
+        "created_at",
+        "finished_at",
+    )
+    list_filter = ("layer", "format", "status", "organisation")
+    search_fields = ("user__username", "organisation__name")
+    list_select_related = ("user", "organisation")
+    date_hierarchy = "created_at"
+    fields = (
+        "user",
+        "organisation",
+        "layer",
+        "format",
+        "filters",
+        "status",
+        "progress",
+        "row_count",
+        "file",
+        "file_size",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "error",
+    )
+    readonly_fields = fields

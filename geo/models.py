@@ -252,3 +252,78 @@ class PlannerProfile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} of {self.organisation}"
+
+
+class Export(models.Model):
+    """A planner's export of a layer to a file: the record of who took what, and when.
+
+    Kept after its file is gone, so that every export of report data can be accounted for.
+    The file lies under ``settings.EXPORTS_DIR``, named by ``geo.exports`` alone.
+    """
+
+    class Layer(models.TextChoices):
+        HOTSPOTS = "hotspots", "Hotspot cells"
+        PLACES = "places", "Places"
+        REPORTS = "reports", "Report points"
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        GEOJSON = "geojson", "GeoJSON"
+        GPKG = "gpkg", "GeoPackage"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+        # Its file deleted after EXPORT_RETENTION_DAYS; the record stays.
+        EXPIRED = "expired", "Expired"
+
+    # PROTECT: the record of who exported report data outlives nothing it names.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="exports"
+    )
+    # The organisation the planner exported for: its scope is what the file holds.
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="exports")
+    layer = models.CharField(max_length=10, choices=Layer.choices)
+    format = models.CharField(max_length=10, choices=Format.choices)
+    # The layer filters as query parameters, canonical (``geo.exports.canonical_filters``).
+    filters = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)
+    # Rows written so far; every row of the file once ready.
+    row_count = models.PositiveIntegerField(default=0)
+    # The file's name inside EXPORTS_DIR; empty until ready, kept once expired.
+    file = models.CharField(max_length=200, blank=True)
+    file_size = models.PositiveBigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            # A planner's own exports, newest first (the list endpoint).
+            models.Index(
+                fields=["user", "organisation", "-created_at"], name="export_user_created_idx"
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(progress__gte=0, progress__lte=1),
+                name="export_progress_0_to_1",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="ready")
+                | (models.Q(finished_at__isnull=False, progress=1) & ~models.Q(file="")),
+                name="export_ready_has_file",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="failed") | models.Q(finished_at__isnull=False),
+                name="export_failed_is_finished",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"export {self.pk}: {self.layer} as {self.format} ({self.status})"

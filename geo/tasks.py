@@ -30,3 +30,34 @@ def hotspots_rebuild_task() -> int | None:
             hotspots_rebuild_soon()
             return None
         return hotspots_rebuild().pk
+
+
+@shared_task(
+    name="geo.tasks.export_run_task",
+    # A database restart or failover: the export starts again from the beginning.
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=5,
+)
+def export_run_task(export_id: int) -> str:
+    """Writes a planner's export; returns its status (ready or failed). Safe to run twice."""
+    from geo.exports import export_run
+
+    return export_run(export_id=export_id).status
+
+
+@shared_task(
+    name="geo.tasks.exports_purge_expired_task",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=5,
+)
+def exports_purge_expired_task() -> int:
+    """Deletes expired export files, keeping their records; returns how many expired."""
+    from geo.exports import exports_purge_expired
+
+    return exports_purge_expired()

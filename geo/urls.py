@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from geo import apis
+from geo import apis, export_apis
 
 api_urlpatterns = [
     path("hotspots", apis.HotspotListApi.as_view(), name="hotspots"),
@@ -10,7 +10,13 @@ api_urlpatterns = [
     path("areas", apis.AreaListApi.as_view(), name="areas"),
     path("areas/<str:code>/summary", apis.AreaSummaryApi.as_view(), name="area-summary"),
     path("public/hotspots", apis.PublicHotspotListApi.as_view(), name="public-hotspots"),
-    path("exports", include("geo.exports_urls")),
+    path("exports", export_apis.ExportListCreateApi.as_view(), name="exports-list"),
+    path("exports/<int:export_id>", export_apis.ExportDetailApi.as_view(), name="exports-detail"),
+    path(
+        "exports/<int:export_id>/download",
+        export_apis.ExportDownloadApi.as_view(),
+        name="exports-download",
+    ),
 ]
 
 urlpatterns = [

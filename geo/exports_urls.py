@@ -1,3 +1,0 @@
-"""Filled in by its own piece of work."""
-
-urlpatterns: list = []
