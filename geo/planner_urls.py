@@ -1,3 +1,9 @@
-"""Filled in by its own piece of work."""
+"""The planner map, at /planner/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from geo import planner
+
+urlpatterns = [
+    path("", planner.planner_map, name="planner"),
+]
