@@ -37,6 +37,8 @@ from geo.models import Area, HotspotCell, Place
 from geo.selectors import (
     BAND_NAMES,
     area_summary,
+    live_place,
+    place_summary,
     planner_hotspot_cells,
     planner_places,
     public_hotspot_cells,
@@ -249,6 +251,55 @@ class PlaceListApi(PlannerApi):
         return Response(PlaceSerializer(found, many=True).data)
 
 
+class MonthlySerializer(serializers.Serializer):
+    month = serializers.CharField(help_text="YYYY-MM")
+    unsafe = serializers.IntegerField()
+
+
+class PlaceSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="place.id")
+    label = serializers.CharField(source="place.label")  # type: ignore[assignment]
+    area = serializers.CharField(source="place.area.code")
+    report_count = serializers.IntegerField(
+        source="place.report_count", help_text="Unsafe reports in the cluster."
+    )
+    night_share = serializers.FloatField(source="place.night_share")
+    unsafe = serializers.IntegerField(help_text="Unsafe reports inside the place's hull.")
+    safe = serializers.IntegerField(help_text="Safe reports inside the place's hull.")
+    by_reason = serializers.DictField(child=serializers.IntegerField())
+    by_band = serializers.DictField(child=serializers.IntegerField())
+    monthly = serializers.SerializerMethodField()
+    trend = serializers.ChoiceField(choices=["rising", "falling", "no clear trend"])
+    trend_p = serializers.FloatField(allow_null=True, help_text="Mann-Kendall p-value.")
+
+    @extend_schema_field(MonthlySerializer(many=True))
+    def get_monthly(self, summary: Any) -> list[dict[str, Any]]:
+        return [{"month": month, "unsafe": count} for month, count in summary.monthly]
+
+
+class PlaceDetailApi(PlannerApi):
+    @extend_schema(
+        operation_id="places_retrieve",
+        summary="One place, counted",
+        description=(
+            "The reports inside a place's hull: unsafe ones by reason and time band, the last "
+            "twelve months and their trend (Mann-Kendall, 95%). A place that is not in the "
+            "live analysis or not in your areas is a 404."
+        ),
+        responses={
+            200: PlaceSummarySerializer,
+            404: OpenApiResponse(ErrorSerializer, description="No such place that you can see."),
+            **planner_errors,
+        },
+        tags=["planner layers"],
+    )
+    def get(self, request: Request, place_id: int) -> Response:
+        place = live_place(place_id=place_id, area_ids=self.scope.area_ids)
+        if place is None:
+            raise Http404("No such place that you can see.")
+        return Response(PlaceSummarySerializer(place_summary(place=place)).data)
+
+
 # Areas
 
 
@@ -310,6 +361,7 @@ class AreaSummarySerializer(serializers.Serializer):
     trend_p = serializers.FloatField(allow_null=True, help_text="Mann-Kendall p-value.")
     top_places = TopPlaceSerializer(many=True)
 
+    @extend_schema_field(MonthlySerializer(many=True))
     def get_monthly(self, summary: Any) -> list[dict[str, Any]]:
         return [{"month": month, "unsafe": count} for month, count in summary.monthly]
 

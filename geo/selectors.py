@@ -142,11 +142,18 @@ class AreaSummary:
     top_places: list[dict[str, Any]]
 
 
+# The reports a summary counts: those of an area, or those inside a place's hull.
+_AREA_REPORTS = "WHERE area_id = %(area)s"
+_PLACE_REPORTS = (
+    "WHERE ST_Covers((SELECT hull FROM geo_place WHERE id = %(place)s), location)"
+    " AND area_id = %(area)s"
+)
+
 _SUMMARY_SQL = """
 WITH area_reports AS (
     SELECT feeling, reason_bits, felt_band, felt_month
     FROM reports_report
-    WHERE area_id = %(area)s
+    {which}
 ), per_month AS (
     SELECT felt_month, count(*) AS reports
     FROM area_reports
@@ -203,27 +210,34 @@ def area_summary(*, area: Area, top: int = 5) -> AreaSummary:
     Counts come from the reports themselves, so they are exact for the area; the places
     from the live generation.
     """
+    counts, top_places = _summary_counts(
+        _AREA_REPORTS, {"area": area.pk, "reasons": len(REASON_CODES), "top": top}
+    )
+    if isinstance(top_places, str):
+        top_places = json.loads(top_places)
+    return AreaSummary(area=area, **counts, top_places=top_places or [])
+
+
+def _summary_counts(which: str, params: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """The summary's counts, monthly series and trend; and its top places, as read."""
     with connection.cursor() as cursor:
-        cursor.execute(_SUMMARY_SQL, {"area": area.pk, "reasons": len(REASON_CODES), "top": top})
+        cursor.execute(_SUMMARY_SQL.format(which=which), params)
         unsafe, safe, reasons, bands, months, top_places = cursor.fetchone()
     reasons = reasons or [0] * len(REASON_CODES)
     bands = bands or [0] * len(BAND_NAMES)
     months = json.loads(months) if isinstance(months, str) else (months or [])
     monthly = [(f"{m // 12}-{m % 12 + 1:02d}", int(n)) for m, n in months]
     trend, trend_p = _trend([n for _, n in monthly])
-    if isinstance(top_places, str):
-        top_places = json.loads(top_places)
-    return AreaSummary(
-        area=area,
-        unsafe=int(unsafe),
-        safe=int(safe),
-        by_reason=dict(zip(REASON_CODES, map(int, reasons), strict=True)),
-        by_band=dict(zip(BAND_NAMES, map(int, bands), strict=True)),
-        monthly=monthly,
-        trend=trend,
-        trend_p=trend_p,
-        top_places=top_places or [],
-    )
+    counts = {
+        "unsafe": int(unsafe),
+        "safe": int(safe),
+        "by_reason": dict(zip(REASON_CODES, map(int, reasons), strict=True)),
+        "by_band": dict(zip(BAND_NAMES, map(int, bands), strict=True)),
+        "monthly": monthly,
+        "trend": trend,
+        "trend_p": trend_p,
+    }
+    return counts, top_places
 
 
 def _trend(series: list[int]) -> tuple[str, float | None]:
@@ -287,3 +301,38 @@ def public_hotspot_cells(*, bbox: BBox | None = None) -> QuerySet[HotspotCell]:
     return hotspot_cells(resolution=max(settings.HOTSPOT_RESOLUTIONS), bbox=bbox).filter(
         unsafe__gte=settings.K_ANONYMITY
     )
+
+
+@dataclass(frozen=True)
+class PlaceSummary:
+    place: Place
+    unsafe: int
+    safe: int
+    by_reason: dict[str, int]
+    by_band: dict[str, int]
+    monthly: list[tuple[str, int]]
+    trend: str
+    trend_p: float | None
+
+
+def live_place(*, place_id: int, area_ids: Collection[int]) -> Place | None:
+    """A place of the live generation inside the areas; None for any other."""
+    return (
+        Place.objects.filter(
+            pk=place_id,
+            generation__status=HotspotGeneration.Status.LIVE,
+            area_id__in=sorted(area_ids),
+        )
+        .select_related("area")
+        .first()
+    )
+
+
+def place_summary(*, place: Place) -> PlaceSummary:
+    """Counts by reason and time band and the monthly trend of the reports inside a place's
+    hull (of its area: a hull never reaches into another planner's area). One query."""
+    counts, _ = _summary_counts(
+        _PLACE_REPORTS,
+        {"place": place.pk, "area": place.area_id, "reasons": len(REASON_CODES), "top": 0},
+    )
+    return PlaceSummary(place=place, **counts)

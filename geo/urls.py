@@ -7,6 +7,7 @@ from geo import apis, export_apis
 api_urlpatterns = [
     path("hotspots", apis.HotspotListApi.as_view(), name="hotspots"),
     path("places", apis.PlaceListApi.as_view(), name="places"),
+    path("places/<int:place_id>", apis.PlaceDetailApi.as_view(), name="place-detail"),
     path("areas", apis.AreaListApi.as_view(), name="areas"),
     path("areas/<str:code>/summary", apis.AreaSummaryApi.as_view(), name="area-summary"),
     path("public/hotspots", apis.PublicHotspotListApi.as_view(), name="public-hotspots"),

@@ -206,6 +206,21 @@ A_CELL_ON_SCREEN = """() => {
 }"""
 
 
+# The screen point of a drawn place: its centroid, or the middle of its hull.
+A_PLACE_ON_SCREEN = """() => {
+    const map = window.plannerMap;
+    const found = map.queryRenderedFeatures({layers: ['places-point', 'places-hull']});
+    const place = found[0];
+    const points = place.geometry.type === 'Point'
+        ? [place.geometry.coordinates] : place.geometry.coordinates[0].slice(0, -1);
+    const lng = points.reduce((s, p) => s + p[0], 0) / points.length;
+    const lat = points.reduce((s, p) => s + p[1], 0) / points.length;
+    const at = map.project([lng, lat]);
+    const box = map.getCanvas().getBoundingClientRect();
+    return {x: box.left + at.x, y: box.top + at.y};
+}"""
+
+
 @pytest.fixture
 def chromium(map_planner: User) -> Iterator[Any]:
     """The browser, started after every fixture that writes to the database: Playwright's
@@ -226,8 +241,9 @@ def chromium(map_planner: User) -> Iterator[Any]:
 def worcester_reports(west_mercia: None, settings: SettingsWrapper) -> None:
     """Two kinds of report a kilometre and a half apart in Worcester, rebuilt once.
 
-    60 about poor lighting, felt by day, around Angel Street; 40 about being followed,
-    felt at night, east of it. A filter on either reason or band leaves one group only.
+    80 about poor lighting, felt by day, around Angel Street (20 of them in a knot, a place);
+    40 about being followed, felt at night, east of it. A filter on either reason or band
+    leaves one group only.
     """
     use_coarse_grids(settings)
     prime_study_cache()
@@ -235,6 +251,10 @@ def worcester_reports(west_mercia: None, settings: SettingsWrapper) -> None:
     at_night = datetime(2026, 1, 14, 1, 30, tzinfo=UTC)
     reports_around(
         WORCESTER, count=60, spread_m=350, seed=1, reasons=("poor_lighting",), felt_at=by_day
+    )
+    # A knot of them that DBSCAN makes a place.
+    reports_around(
+        WORCESTER, count=20, spread_m=15, seed=3, reasons=("poor_lighting",), felt_at=by_day
     )
     east = (WORCESTER[0] + 0.022, WORCESTER[1])
     reports_around(east, count=40, spread_m=250, seed=2, reasons=("followed",), felt_at=at_night)
@@ -313,7 +333,7 @@ def test_a_planner_signs_in_sees_hotspots_filters_them_and_reads_a_cell(
     followed = page.evaluate(RENDERED_CELLS)
     assert 0 < len(followed) < len(everything)
     assert sum(int(cell.rsplit(":", 1)[1]) for cell in followed) == 40
-    assert sum(int(cell.rsplit(":", 1)[1]) for cell in everything) == 100
+    assert sum(int(cell.rsplit(":", 1)[1]) for cell in everything) == 120
 
     # A click on a cell shows its counts by reason and by time felt.
     cell = page.evaluate(A_CELL_ON_SCREEN)
@@ -327,6 +347,16 @@ def test_a_planner_signs_in_sees_hotspots_filters_them_and_reads_a_cell(
     assert "Night (23:00 to 07:00)" in page.inner_text("#details [data-field=band-counts]")
 
     page.screenshot(path=str(ARTIFACTS / "planner-map.png"))
+
+    # A click on the place shows the reports inside it by reason and time felt.
+    place = page.evaluate(A_PLACE_ON_SCREEN)
+    page.mouse.click(place["x"], place["y"])
+    page.wait_for_selector("#details [data-field=inside]")
+    details = page.inner_text("#details")
+    assert "Dark or badly lit" in page.inner_text("#details [data-field=reason-counts]")
+    assert "Day (07:00 to 19:00)" in page.inner_text("#details [data-field=band-counts]")
+    inside = page.inner_text("#details [data-field=inside]")
+    assert int(inside.split()[0]) >= 20, details
 
     # The hotspots as filtered, exported as CSV (small enough to be written at once).
     page.click("button[data-export-layer=hotspots][data-export-format=csv]")

@@ -40,6 +40,7 @@ PLANNER_URLS = [
     "/api/v1/reports",
     "/api/v1/areas",
     "/api/v1/areas/wm-shropshire/summary",
+    "/api/v1/places/1",
 ]
 
 
@@ -332,6 +333,47 @@ def test_places_filter_by_area_and_take_four_queries(
         found = features(client.get("/api/v1/places", {"area": "wm-shropshire"}))
 
     assert [p["properties"]["area"] for p in found] == ["wm-shropshire"]
+
+
+def test_a_place_counts_the_reports_in_its_hull_by_reason_band_and_month(force_planner):
+    places = features(get(force_planner, "/api/v1/places"))
+    worcester = next(p for p in places if p["properties"]["area"] == "wm-south-worcestershire")
+
+    body = get(force_planner, f"/api/v1/places/{worcester['id']}").json()
+
+    assert body["label"] == worcester["properties"]["label"]
+    # The knot of 20, and any of the wider 40 that fell inside its hull.
+    assert 20 <= body["unsafe"] < 60
+    assert body["safe"] == 0
+    assert body["by_reason"]["poor_lighting"] == body["unsafe"]
+    assert body["by_reason"]["followed"] == 0
+    assert body["by_band"]["night"] == body["unsafe"]
+    assert body["monthly"] == [{"month": "2026-10", "unsafe": body["unsafe"]}]
+    assert body["trend"] == "no clear trend"
+
+
+def test_a_place_of_another_area_is_a_404_as_if_it_did_not_exist(force_planner, shropshire_planner):
+    places = features(get(force_planner, "/api/v1/places"))
+    worcester = next(p for p in places if p["properties"]["area"] == "wm-south-worcestershire")
+    shrewsbury = next(p for p in places if p["properties"]["area"] == "wm-shropshire")
+
+    other = get(shropshire_planner, f"/api/v1/places/{worcester['id']}")
+    missing = get(shropshire_planner, "/api/v1/places/999999")
+
+    assert other.status_code == missing.status_code == 404
+    assert other.json() == missing.json()
+    assert get(shropshire_planner, f"/api/v1/places/{shrewsbury['id']}").status_code == 200
+
+
+def test_a_place_takes_four_queries(
+    force_planner, django_assert_num_queries: DjangoAssertNumQueries
+):
+    client = client_for(force_planner)
+    place_id = features(client.get("/api/v1/places"))[0]["id"]
+
+    # The token, the organisation, the place, its counts.
+    with django_assert_num_queries(4):
+        assert client.get(f"/api/v1/places/{place_id}").status_code == 200
 
 
 # Reports

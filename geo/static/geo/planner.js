@@ -563,24 +563,23 @@ async function showPlace(feature, lngLat) {
     map.getSource("selection").setData({ type: "Feature", properties: {}, geometry: feature.geometry });
   }
   showDetails(...placeSummary(p));
-  let found;
+  let q;
   try {
-    const body = await getJSON(config.api.places, {
-      ...pick(readFilters(), ["area"]),
-      // Wide enough to hold the centroid of a place whose hull was clicked.
-      in_bbox: tinyBox(lngLat, 0.01),
-    });
-    found = (body.features || []).find((f) => String(f.id ?? f.properties.id) === String(p.id));
+    // The reports inside the place's hull, counted by reason, band and month.
+    q = await getJSON(`${config.api.places}/${encodeURIComponent(p.id)}`, {});
   } catch (error) {
     console.warn("no place details", error);
     return;
   }
-  if (!found || state.lastClick !== lngLat) return;
-  const q = { ...p, ...found.properties };
-  const parts = [...placeSummary(q)];
-  if (q.reason_counts) parts.push(el("h4", {}, "By reason"), el("div", { "data-field": "reason-counts" }, countsTable(q.reason_counts, REASON_LABELS)));
-  if (q.band_counts) parts.push(el("h4", {}, "By time felt"), el("div", { "data-field": "band-counts" }, countsTable(q.band_counts, BAND_LABELS)));
-  showDetails(...parts);
+  if (state.lastClick !== lngLat) return; // another click since
+  showDetails(
+    ...placeSummary({ ...p, ...q, trend_p: q.trend_p }),
+    el("dl", {}, el("dt", {}, "Inside it"), el("dd", { "data-field": "inside" }, `${number(q.unsafe)} unsafe, ${number(q.safe)} safe`)),
+    el("h4", {}, "By reason"),
+    el("div", { "data-field": "reason-counts" }, countsTable(q.by_reason, REASON_LABELS)),
+    el("h4", {}, "By time felt"),
+    el("div", { "data-field": "band-counts" }, countsTable(q.by_band, BAND_LABELS)),
+  );
 }
 
 function showReport(feature) {
