@@ -256,7 +256,25 @@ class MonthlySerializer(serializers.Serializer):
     unsafe = serializers.IntegerField()
 
 
-class PlaceSummarySerializer(serializers.Serializer):
+class CountsSerializer(serializers.Serializer):
+    """What a summary counts: unsafe reports by reason, band and month, and their trend."""
+
+    unsafe = serializers.IntegerField(help_text="Unsafe reports.")
+    safe = serializers.IntegerField(help_text="Safe reports.")
+    by_reason = serializers.DictField(child=serializers.IntegerField())
+    by_band = serializers.DictField(child=serializers.IntegerField())
+    monthly = serializers.SerializerMethodField(
+        help_text="Unsafe reports per month, oldest first: up to twelve months."
+    )
+    trend = serializers.ChoiceField(choices=["rising", "falling", "no clear trend"])
+    trend_p = serializers.FloatField(allow_null=True, help_text="Mann-Kendall p-value.")
+
+    @extend_schema_field(MonthlySerializer(many=True))
+    def get_monthly(self, summary: Any) -> list[dict[str, Any]]:
+        return [{"month": month, "unsafe": count} for month, count in summary.monthly]
+
+
+class PlaceSummarySerializer(CountsSerializer):
     id = serializers.IntegerField(source="place.id")
     label = serializers.CharField(source="place.label")  # type: ignore[assignment]
     area = serializers.CharField(source="place.area.code")
@@ -264,17 +282,6 @@ class PlaceSummarySerializer(serializers.Serializer):
         source="place.report_count", help_text="Unsafe reports in the cluster."
     )
     night_share = serializers.FloatField(source="place.night_share")
-    unsafe = serializers.IntegerField(help_text="Unsafe reports inside the place's hull.")
-    safe = serializers.IntegerField(help_text="Safe reports inside the place's hull.")
-    by_reason = serializers.DictField(child=serializers.IntegerField())
-    by_band = serializers.DictField(child=serializers.IntegerField())
-    monthly = serializers.SerializerMethodField()
-    trend = serializers.ChoiceField(choices=["rising", "falling", "no clear trend"])
-    trend_p = serializers.FloatField(allow_null=True, help_text="Mann-Kendall p-value.")
-
-    @extend_schema_field(MonthlySerializer(many=True))
-    def get_monthly(self, summary: Any) -> list[dict[str, Any]]:
-        return [{"month": month, "unsafe": count} for month, count in summary.monthly]
 
 
 class PlaceDetailApi(PlannerApi):
@@ -347,23 +354,10 @@ class TopPlaceSerializer(serializers.Serializer):
     night_share = serializers.FloatField()
 
 
-class AreaSummarySerializer(serializers.Serializer):
+class AreaSummarySerializer(CountsSerializer):
     code = serializers.CharField(source="area.code")
     name = serializers.CharField(source="area.name")
-    unsafe = serializers.IntegerField(help_text="Unsafe reports in the area.")
-    safe = serializers.IntegerField()
-    by_reason = serializers.DictField(child=serializers.IntegerField())
-    by_band = serializers.DictField(child=serializers.IntegerField())
-    monthly = serializers.SerializerMethodField(
-        help_text="Unsafe reports per month, oldest first: up to twelve months."
-    )
-    trend = serializers.ChoiceField(choices=["rising", "falling", "no clear trend"])
-    trend_p = serializers.FloatField(allow_null=True, help_text="Mann-Kendall p-value.")
     top_places = TopPlaceSerializer(many=True)
-
-    @extend_schema_field(MonthlySerializer(many=True))
-    def get_monthly(self, summary: Any) -> list[dict[str, Any]]:
-        return [{"month": month, "unsafe": count} for month, count in summary.monthly]
 
 
 class AreaSummaryApi(PlannerApi):
