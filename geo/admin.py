@@ -113,3 +113,7 @@ class ExportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "error",
     )
     readonly_fields = fields
+
+
+# Street assets and interventions have their own modules; importing them registers them.
+from geo import admin_assets, admin_interventions  # noqa: E402, F401

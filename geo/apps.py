@@ -8,5 +8,6 @@ class GeoConfig(AppConfig):
 
     def ready(self) -> None:
         # Cached planner scopes go stale when areas or what organisations cover change.
+        # So do tiles and answers cached under the assets version when assets change.
         # And the OpenAPI schema documents hexagon features.
-        from geo import access, schema  # noqa: F401
+        from geo import access, assets, schema  # noqa: F401

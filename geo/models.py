@@ -327,3 +327,171 @@ class Export(models.Model):
 
     def __str__(self) -> str:
         return f"export {self.pk}: {self.layer} as {self.format} ({self.status})"
+
+
+class Asset(models.Model):
+    """A street asset at a point: what coverage is measured against.
+
+    ``external_id`` is the owner's own identifier (or, where a file has none, one made from
+    the position by ``geo.assets``); an import upserts by it, per owner.
+    """
+
+    external_id = models.CharField(max_length=100)
+    # The organisation whose asset register it came from; None for open data loaded by an
+    # operator for everyone.
+    organisation = models.ForeignKey(
+        Organisation, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    location = models.PointField(srid=4326)
+    # The same point in ANALYSIS_SRID (GiST): "within 25 m" without transforming per query.
+    location_projected = models.PointField(srid=settings.ANALYSIS_SRID)
+    # A street or site name, where the source gives one.
+    label = models.CharField(max_length=200, blank=True)
+    working = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self._meta.verbose_name} {self.external_id}"
+
+
+class Streetlight(Asset):
+    lamp_type = models.CharField(max_length=50, blank=True)
+    wattage = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "external_id"],
+                nulls_distinct=False,
+                name="streetlight_external_id_per_owner",
+            ),
+        ]
+
+
+class Camera(Asset):
+    class Kind(models.TextChoices):
+        PUBLIC_SPACE = "public_space", "Public space"
+        TRAFFIC = "traffic", "Traffic"
+        PRIVATE = "private", "Private"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PUBLIC_SPACE)
+    # How far it sees, in metres, where known.
+    range_m = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "external_id"],
+                nulls_distinct=False,
+                name="camera_external_id_per_owner",
+            ),
+        ]
+
+
+class Intervention(models.Model):
+    """Something an organisation did at a place: a new light, a repaired one, a camera.
+
+    Its effect is measured (``geo.evaluation``) from the reports within ``radius_m`` of
+    ``location`` before and after ``date``, against the rest of ``area``.
+    """
+
+    class Kind(models.TextChoices):
+        NEW_LIGHT = "new_light", "New street light"
+        LIGHT_REPAIRED = "light_repaired", "Street light repaired"
+        NEW_CAMERA = "new_camera", "New camera"
+        VEGETATION_CLEARED = "vegetation_cleared", "Vegetation cleared"
+        OTHER = "other", "Other"
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="interventions"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    # Where it was done: given, or copied from the asset it was done to.
+    location = models.PointField(srid=4326)
+    location_projected = models.PointField(srid=settings.ANALYSIS_SRID)
+    streetlight = models.ForeignKey(
+        Streetlight, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    camera = models.ForeignKey(
+        Camera, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The local policing area it lies in: the evaluation's control is the rest of it.
+    area = models.ForeignKey(
+        Area, null=True, blank=True, on_delete=models.SET_NULL, related_name="interventions"
+    )
+    # The day it was completed; a later day means it is planned.
+    date = models.DateField()
+    # The distance within which reports count as its own, in metres.
+    radius_m = models.PositiveIntegerField()
+    cost = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    note = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-date", "-pk"]
+        indexes = [models.Index(fields=["organisation", "-date"], name="intervention_org_date_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(radius_m__gte=1), name="intervention_radius_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(cost__isnull=True) | models.Q(cost__gte=0),
+                name="intervention_cost_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.date:%Y-%m-%d}"
+
+
+class PriorityRun(models.Model):
+    """One budgeted choice of new sites for an intervention, as a planner asked for it.
+
+    Small areas are answered during the request; large ones by a Celery worker that writes
+    its progress here. The answer is kept in ``result`` and reused for the same question
+    while the reports, the assets and the live hotspot generation are unchanged (``key``).
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="priority_runs"
+    )
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="priority_runs"
+    )
+    # The question as canonical query parameters (intervention, budget, unit_cost, radius,
+    # area), and the version of the data it was answered on.
+    parameters = models.JSONField(default=dict)
+    key = models.CharField(max_length=200, db_index=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)
+    # The chosen sites and totals (``geo.priorities``), once ready.
+    result = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(progress__gte=0, progress__lte=1),
+                name="priority_run_progress_0_to_1",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"priorities {self.pk} ({self.status})"

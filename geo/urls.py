@@ -1,10 +1,10 @@
 """The planner layers, the public layer, exports, tiles and the planner map."""
 
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from geo import apis, export_apis
 
-api_urlpatterns = [
+api_urlpatterns: list[URLPattern | URLResolver] = [
     path("hotspots", apis.HotspotListApi.as_view(), name="hotspots"),
     path("places", apis.PlaceListApi.as_view(), name="places"),
     path("places/<int:place_id>", apis.PlaceDetailApi.as_view(), name="place-detail"),
@@ -18,9 +18,13 @@ api_urlpatterns = [
         export_apis.ExportDownloadApi.as_view(),
         name="exports-download",
     ),
+    path("", include("geo.asset_urls")),
+    path("", include("geo.priority_urls")),
+    path("", include("geo.intervention_urls")),
 ]
 
-urlpatterns = [
+urlpatterns: list[URLPattern | URLResolver] = [
     path("tiles/", include("geo.tiles_urls")),
     path("planner/", include("geo.planner_urls")),
+    path("", include("geo.public_urls")),
 ]

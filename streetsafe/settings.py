@@ -289,6 +289,16 @@ CELERY_BEAT_SCHEDULE["purge-expired-exports"] = {
 }
 # --- end of exports ---
 
+# --- Assets, coverage and priorities (geo/assets.py, geo/coverage.py, geo/priorities.py) ---
+# A report is covered by lighting when a working light is this close, in metres, and by
+# CCTV when a working public-space camera is.
+LIGHT_RADIUS_M = envint("LIGHT_RADIUS_M", "25", minimum=1)
+CAMERA_RADIUS_M = envint("CAMERA_RADIUS_M", "50", minimum=1)
+# --- end of assets, coverage and priorities ---
+
+# --- Interventions and their evaluation (geo/evaluation.py) ---
+# --- end of interventions ---
+
 # --- The planner map (geo/planner.py) ---
 # MapLibre GL JS, installed from npm by `make install`, served as static files under
 # maplibre-gl/ (never from a CDN).

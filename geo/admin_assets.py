@@ -1,0 +1,1 @@
+"""Street lights and cameras in the admin."""

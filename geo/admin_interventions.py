@@ -1,0 +1,1 @@
+"""Interventions in the admin."""
