@@ -143,7 +143,17 @@ class AreaSummary:
 
 
 # The reports a summary counts: those of an area, or those inside a place's hull.
-_AREA_REPORTS = "WHERE area_id = %(area)s"
+# An area's own reports and those of the areas inside it: reports and places carry their
+# local policing area, so a force's summary is that of its policing areas.
+_AREA_REPORTS = """
+    WHERE area_id IN (
+        WITH RECURSIVE inside(id) AS (
+            SELECT %(area)s::bigint
+            UNION SELECT a.id FROM geo_area a JOIN inside ON a.parent_id = inside.id
+        )
+        SELECT id FROM inside
+    )
+"""
 _PLACE_REPORTS = (
     "WHERE ST_Covers((SELECT hull FROM geo_place WHERE id = %(place)s), location)"
     " AND area_id = %(area)s"
@@ -195,7 +205,13 @@ SELECT
      FROM (
         SELECT place.* FROM geo_place place
         JOIN geo_hotspotgeneration g ON g.id = place.generation_id AND g.status = 'live'
-        WHERE place.area_id = %(area)s
+        WHERE place.area_id IN (
+            WITH RECURSIVE inside(id) AS (
+                SELECT %(area)s::bigint
+                UNION SELECT a.id FROM geo_area a JOIN inside ON a.parent_id = inside.id
+            )
+            SELECT id FROM inside
+        )
         ORDER BY place.report_count DESC, place.id
         LIMIT %(top)s
      ) p)

@@ -465,6 +465,26 @@ def test_an_area_summary_counts_reasons_bands_and_names_its_top_places(force_pla
     assert len(body["top_places"]) >= 1
 
 
+def test_a_force_summary_is_that_of_its_policing_areas(force_planner):
+    force = get(force_planner, "/api/v1/areas/E23000016/summary").json()
+    parts = [
+        get(force_planner, f"/api/v1/areas/{code}/summary").json()
+        for code in (
+            "wm-herefordshire",
+            "wm-north-worcestershire",
+            "wm-shropshire",
+            "wm-south-worcestershire",
+            "wm-telford-wrekin",
+        )
+    ]
+
+    assert force["unsafe"] == sum(part["unsafe"] for part in parts) > 60
+    assert force["by_reason"]["poor_lighting"] == sum(
+        part["by_reason"]["poor_lighting"] for part in parts
+    )
+    assert force["top_places"]
+
+
 def test_an_area_summary_takes_four_queries(
     force_planner, django_assert_num_queries: DjangoAssertNumQueries
 ):
