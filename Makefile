@@ -8,11 +8,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: run test install system services database lint bench-ingest bench-hotspots bench-tiles
+.PHONY: run test install system services database lint bench-ingest bench-hotspots bench-tiles \
+	bench-priorities
 
 run: database
 	$(PY) manage.py load_west_mercia --if-missing
 	$(PY) manage.py load_demo --if-missing
+	$(PY) manage.py load_demo --region sheffield --if-missing
 	$(PY) manage.py collectstatic --noinput -v 0
 	exec scripts/run.sh
 
@@ -33,6 +35,9 @@ bench-hotspots: database
 
 bench-tiles: database
 	$(PY) -m bench.tiles
+
+bench-priorities: database
+	$(PY) -m bench.priorities
 
 system:
 	@scripts/install-system.sh

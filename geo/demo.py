@@ -7,10 +7,16 @@ that fit its crime type, felt mostly in the evening and at night within the row'
 
 The random draws are numpy arrays, a chunk at a time; a chunk goes to the database in one
 binary COPY, and one INSERT ... SELECT (INSERT_SQL) moves, locates and stores it.
+
+Two regions: West Mercia (police.uk's street CSVs, five months) and Sheffield (one month of
+street crime from the police.uk API as GeoJSON, with the city's CCTV cameras, its own force
+area and policing area, and a council with a planner: ``sheffield_load``). Each region's
+reports carry their own source, so each is replaced or kept on its own.
 """
 
 import csv
 import io
+import json
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -21,10 +27,15 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.contrib.gis.geos import MultiPolygon
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from geo.models import Area, AreaPart
+from geo.access import organisation_upsert, planner_upsert
+from geo.areas import area_upsert, as_multipolygon
+from geo.assets import CAMERA, AssetFields, AssetImportError, assets_import
+from geo.importers import LayerReader, SourceError, layer_names
+from geo.models import Area, AreaPart, Organisation
 from reports.models import LOCAL_TIME_ZONE
 from reports.reasons import REASON_CODES
 
@@ -108,6 +119,26 @@ PROFILES: tuple[CrimeProfile, ...] = (
 )
 
 
+# The police.uk API's crime categories (as slugs, with - or spaces) and the crime types of
+# the street CSVs they are, for PROFILES. Any other category is "Other crime".
+CATEGORY_CRIME_TYPES = {
+    "violent crime": "Violence and sexual offences",
+    "anti social behaviour": "Anti-social behaviour",
+    "criminal damage arson": "Criminal damage and arson",
+    "possession of weapons": "Possession of weapons",
+    "theft from the person": "Theft from the person",
+    "bicycle theft": "Bicycle theft",
+    "other theft": "Other theft",
+    "vehicle crime": "Vehicle crime",
+    "public order": "Public order",
+    "shoplifting": "Shoplifting",
+    "burglary": "Burglary",
+    "robbery": "Robbery",
+    "drugs": "Drugs",
+    "other crime": "Other crime",
+}
+
+
 class DemoError(Exception):
     """The data cannot be read, or the database is not ready for it."""
 
@@ -115,8 +146,10 @@ class DemoError(Exception):
 @dataclass(frozen=True)
 class DemoResult:
     made: int
-    # Points drawn outside the force area, not stored.
+    # Points drawn outside the force area (or for Sheffield its policing area), not stored.
     dropped: int
+    # Where the dropped points fell outside of, in words.
+    outside: str
     # Rows read with coordinates, and without (skipped).
     rows: int
     rows_without_coordinates: int
@@ -131,34 +164,42 @@ Progress = Callable[[int, int], None]
 def demo_load(
     *,
     data_dir: Path,
+    region: str = "west-mercia",
     scale: int | None = None,
     seed: int = DEFAULT_SEED,
     replace: bool = True,
     progress: Progress | None = None,
     chunk_size: int = CHUNK_SIZE,
 ) -> DemoResult:
-    """Makes demo reports (source 'demo') from the police.uk street CSVs in data_dir.
+    """Makes a region's demo reports (its source) from the police.uk files in data_dir.
 
     With no scale, one report per row with coordinates; with a scale, exactly that many,
-    from rows drawn with replacement until that many fall inside the force area. The same
+    from rows drawn with replacement until that many fall inside a force area. The same
     files, seed and chunk size make the same reports, ids included. With ``replace`` the
-    demo reports already stored are deleted first; reports from the app never are. All in
-    one transaction.
+    region's demo reports already stored are deleted first; other regions' and reports
+    from the app never are. All in one transaction.
     """
     started = time.monotonic()
+    if region not in REGIONS:
+        raise DemoError(f"No demo region {region!r}; the regions are: {', '.join(REGIONS)}.")
+    crimes = REGIONS[region]
     if scale is not None and scale < 1:
         raise DemoError(f"The scale must be at least 1, not {scale}.")
-    rows = _read_rows(_csv_paths(data_dir))
+    rows = crimes.read(_source_paths(data_dir, crimes))
     total = len(rows.place)
     if not total:
-        raise DemoError(f"No row with coordinates in the police.uk CSVs in {data_dir}")
+        raise DemoError(f"No row with coordinates in the police.uk {crimes.files} in {data_dir}")
     if not AreaPart.objects.filter(kind=Area.Kind.FORCE).exists():
         raise DemoError("No police force area is loaded: run manage.py load_west_mercia first.")
 
-    rng = np.random.default_rng(seed)
+    # Each region draws from its own stream: the same seed in two regions must not make
+    # the same report ids.
+    rng = np.random.default_rng([seed, *crimes.stream] if crimes.stream else seed)
+    source = crimes.source
     params: dict[str, Any] = {
         "codes": list(REASON_CODES),
-        "source": SOURCE,
+        "source": source,
+        "lpa_only": crimes.lpa_only,
         "time_zone": LOCAL_TIME_ZONE,
         "now": timezone.now(),
     }
@@ -169,7 +210,7 @@ def demo_load(
             # Compiling these statements takes longer than running them uncompiled.
             cursor.execute("SET LOCAL jit = off")
             _stage_places(cursor, rows)
-            cursor.execute(COUNT_SQL, [SOURCE, SOURCE])
+            cursor.execute(COUNT_SQL, [source, source])
             (ours, others) = cursor.fetchone()
             with _bulk_writes(
                 cursor,
@@ -178,8 +219,8 @@ def demo_load(
                 keeping=others if replace else others + ours,
             ):
                 if replace:
-                    cursor.execute(DELETE_DECISIONS_SQL, [SOURCE])
-                    cursor.execute(DELETE_SQL, [SOURCE])
+                    cursor.execute(DELETE_DECISIONS_SQL, [source])
+                    cursor.execute(DELETE_SQL, [source])
                 while made < wanted:
                     if scale is None:
                         picks = np.arange(start, min(start + chunk_size, total))
@@ -195,7 +236,7 @@ def demo_load(
                         wanted = total - dropped
                     elif made == 0:
                         raise DemoError(
-                            f"None of {len(picks):,} points drawn fell inside the force area."
+                            f"None of {len(picks):,} points drawn fell inside {crimes.outside}."
                         )
                     if progress is not None:
                         progress(made, wanted)
@@ -212,10 +253,157 @@ def demo_load(
     return DemoResult(
         made=made,
         dropped=dropped,
+        outside=crimes.outside,
         rows=total,
         rows_without_coordinates=rows.without_coordinates,
         seconds=time.monotonic() - started,
     )
+
+
+# The Sheffield demo: South Yorkshire's force area, Sheffield as a local policing area in
+# it, and Sheffield City Council covering it, with a planner and its CCTV cameras.
+SOUTH_YORKSHIRE_CODE = "E23000011"
+SOUTH_YORKSHIRE_NAME = "South Yorkshire"
+SHEFFIELD_CODE = "sy-sheffield"
+SHEFFIELD_NAME = "Sheffield"
+# The district it is made of, by its whole LAD13NM.
+SHEFFIELD_DISTRICT = "Sheffield"
+SHEFFIELD_COUNCIL = "Sheffield City Council"
+SHEFFIELD_PLANNER = "sheffield-planner"
+FORCES_FILE = "police_force_areas_2020.geojson"
+DISTRICTS_STEM = "local_authority_districts_gb_2013"
+DISTRICTS_LAYER = "lad"
+SHEFFIELD_CAMERAS_FILE = "sheffield_cctv.geojson"
+# Sheffield's cameras: "location" names the junction or site, and "notes" says "ITS
+# Traffic Camera" for the traffic ones. Their cam_number is not unique (the traffic and
+# public-space cameras are numbered apart, and a few numbers repeat), so they are matched
+# by position.
+SHEFFIELD_CAMERA_FIELDS = AssetFields(label="location", kind="notes")
+
+
+@dataclass(frozen=True)
+class SheffieldResult:
+    areas: list[tuple[Area, bool]]
+    organisation: Organisation
+    organisation_created: bool
+    planner: str
+    planner_created: bool
+    planner_can_sign_in: bool
+    cameras_created: int
+    cameras_updated: int
+    cameras_unchanged: int
+    cameras_skipped: int
+    reports: DemoResult
+
+
+def sheffield_load(
+    *,
+    data_dir: Path,
+    scale: int | None = None,
+    seed: int = DEFAULT_SEED,
+    replace: bool = True,
+    progress: Progress | None = None,
+) -> SheffieldResult:
+    """The Sheffield demo region, all in one transaction: South Yorkshire's force area and
+    Sheffield's local policing area (each created or updated by its code), Sheffield City
+    Council covering it with a planner (who keeps their password if they have one), the
+    city's cameras (upserted, owned by the council) and demo reports around one month of
+    Sheffield street crime (``demo_load``).
+
+    data_dir is laid out like the shared data: boundaries/, police-uk/sheffield/ and
+    assets/ (or the files directly in it).
+    """
+    try:
+        forces = _find(data_dir, ["boundaries", "."], [FORCES_FILE])
+        districts = _find(
+            data_dir,
+            ["boundaries", "."],
+            [f"{DISTRICTS_STEM}.topojson", f"{DISTRICTS_STEM}.geojson"],
+        )
+        cameras = _find(data_dir, ["assets", "."], [SHEFFIELD_CAMERAS_FILE])
+        force_geom = _one_area(forces, "PFA20CD", "PFA20NM", f"PFA20CD = '{SOUTH_YORKSHIRE_CODE}'")
+        district_geom = _one_area(
+            districts, "LAD13CD", "LAD13NM", f"LAD13NM = '{SHEFFIELD_DISTRICT}'", DISTRICTS_LAYER
+        )
+    except SourceError as error:
+        raise DemoError(str(error)) from error
+
+    with transaction.atomic():
+        force = area_upsert(
+            code=SOUTH_YORKSHIRE_CODE,
+            name=SOUTH_YORKSHIRE_NAME,
+            kind=Area.Kind.FORCE,
+            geom=force_geom,
+        )
+        lpa = area_upsert(
+            code=SHEFFIELD_CODE,
+            name=SHEFFIELD_NAME,
+            kind=Area.Kind.LOCAL_POLICING_AREA,
+            geom=district_geom,
+            parent=force[0],
+        )
+        organisation, organisation_created = organisation_upsert(
+            name=SHEFFIELD_COUNCIL, areas=[lpa[0]]
+        )
+        planner, planner_created = planner_upsert(
+            username=SHEFFIELD_PLANNER, organisation=organisation
+        )
+        try:
+            imported = assets_import(
+                kind=CAMERA,
+                path=cameras,
+                organisation=organisation,
+                fields=SHEFFIELD_CAMERA_FIELDS,
+            )
+        except AssetImportError as error:
+            raise DemoError(f"The cameras in {cameras} cannot be imported: {error}") from error
+        reports = demo_load(
+            data_dir=data_dir,
+            region="sheffield",
+            scale=scale,
+            seed=seed,
+            replace=replace,
+            progress=progress,
+        )
+    return SheffieldResult(
+        areas=[force, lpa],
+        organisation=organisation,
+        organisation_created=organisation_created,
+        planner=planner.username,
+        planner_created=planner_created,
+        planner_can_sign_in=planner.has_usable_password(),
+        cameras_created=imported.created,
+        cameras_updated=imported.updated,
+        cameras_unchanged=imported.unchanged,
+        cameras_skipped=len(imported.skipped),
+        reports=reports,
+    )
+
+
+def _find(data_dir: Path, folders: list[str], names: list[str]) -> Path:
+    candidates = [data_dir / folder / name for name in names for folder in folders]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise SourceError(f"None of these files exists: {', '.join(map(str, candidates))}")
+
+
+def _one_area(
+    path: Path, code_field: str, name_field: str, where: str, layer: str | None = None
+) -> MultiPolygon:
+    """The one area of a boundary file that matches where, as a valid multipolygon."""
+    reader = LayerReader(
+        path,
+        layer=layer if layer in layer_names(path) else None,
+        code_field=code_field,
+        name_field=name_field,
+        where=where,
+    )
+    geoms = [f.geom for f in reader if f.geom is not None]
+    if len(geoms) != 1:
+        raise SourceError(f"{path} has {len(geoms)} areas where {where}")
+    # make_valid() first: asking an invalid geometry whether it is valid logs each fault.
+    return as_multipolygon(geoms[0].make_valid())  # type: ignore[attr-defined]
 
 
 def _settle() -> None:
@@ -233,14 +421,16 @@ def _settle() -> None:
             cursor.execute("VACUUM (ANALYZE) reports_report")
 
 
-def _csv_paths(data_dir: Path) -> list[Path]:
-    """The police.uk street CSVs in data_dir, or in its police-uk/west-mercia folder."""
-    folders = (data_dir, data_dir / "police-uk" / "west-mercia")
+def _source_paths(data_dir: Path, crimes: "_Crimes") -> list[Path]:
+    """The region's police.uk files in data_dir, or in its police-uk/<region> folder."""
+    folders = (data_dir, data_dir / "police-uk" / crimes.folder)
     for folder in folders:
-        files = sorted(folder.glob(CSV_PATTERN))
+        files = sorted(folder.glob(crimes.pattern))
         if files:
             return files
-    raise DemoError(f"No police.uk street CSV ({CSV_PATTERN}) in {' or '.join(map(str, folders))}")
+    raise DemoError(
+        f"No police.uk street {crimes.file} ({crimes.pattern}) in {' or '.join(map(str, folders))}"
+    )
 
 
 @dataclass(frozen=True)
@@ -291,6 +481,16 @@ def _read_rows(paths: list[Path]) -> _Rows:
                     months.append(row["Month"])
         except (OSError, UnicodeDecodeError, csv.Error) as error:
             raise DemoError(f"{path} cannot be read as a police.uk CSV: {error}") from error
+    return _rows(places, profiles, months, list(place_of), without)
+
+
+def _rows(
+    places: list[int],
+    profiles: list[int],
+    months: list[str],
+    distinct: list[tuple[float, float, str]],
+    without: int,
+) -> _Rows:
     month = np.array(months, dtype="datetime64[M]")
     first_day = month.astype("datetime64[D]")
     return _Rows(
@@ -298,9 +498,88 @@ def _read_rows(paths: list[Path]) -> _Rows:
         profile=np.array(profiles, dtype=np.intp),
         month_start=(first_day - np.datetime64("2000-01-01", "D")).astype(np.int64),
         month_days=((month + 1).astype("datetime64[D]") - first_day).astype(np.int64),
-        places=list(place_of),
+        places=distinct,
         without_coordinates=without,
     )
+
+
+def _read_geojson_rows(paths: list[Path]) -> _Rows:
+    """Street crime from the police.uk API as GeoJSON points with the properties category
+    (a slug such as "violent crime"), street and month."""
+    profile_of = {t: i for i, p in enumerate(PROFILES) for t in p.crime_types}
+    other = len(PROFILES) - 1
+    place_of: dict[tuple[float, float, str], int] = {}
+    places: list[int] = []
+    profiles: list[int] = []
+    months: list[str] = []
+    without = 0
+    for path in paths:
+        try:
+            with path.open(encoding="utf-8-sig") as f:
+                features = json.load(f)["features"]
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+            raise DemoError(f"{path} cannot be read as GeoJSON features: {error}") from error
+        for number, feature in enumerate(features, start=1):
+            where = f"{path}, feature {number}"
+            if not isinstance(feature, dict):
+                raise DemoError(f"{where}: not a GeoJSON feature")
+            geometry = feature.get("geometry") or {}
+            properties = feature.get("properties") or {}
+            if geometry.get("type") != "Point" or not geometry.get("coordinates"):
+                without += 1
+                continue
+            try:
+                longitude, latitude = (float(c) for c in geometry["coordinates"][:2])
+            except (TypeError, ValueError):
+                raise DemoError(f"{where}: the coordinates are not numbers") from None
+            if not (-180 <= longitude <= 180 and -90 <= latitude <= 90):
+                raise DemoError(f"{where}: the coordinates are out of range")
+            month = properties.get("month")
+            if not isinstance(month, str) or not _MONTH.fullmatch(month):
+                raise DemoError(f"{where}: the month {month!r} is not YYYY-MM")
+            category = str(properties.get("category") or "").replace("-", " ").strip().lower()
+            crime_type = CATEGORY_CRIME_TYPES.get(category, "")
+            key = (longitude, latitude, str(properties.get("street") or "")[:STREET_MAX_LENGTH])
+            places.append(place_of.setdefault(key, len(place_of)))
+            profiles.append(profile_of.get(crime_type, other))
+            months.append(month)
+    return _rows(places, profiles, months, list(place_of), without)
+
+
+@dataclass(frozen=True)
+class _Crimes:
+    """Where a region's police.uk files are and how they are read."""
+
+    # The folder under police-uk/ in the shared data, and the files' names.
+    folder: str
+    pattern: str
+    file: str
+    files: str
+    read: Callable[[list[Path]], _Rows]
+    # The reports' source, so that each region is replaced on its own.
+    source: str
+    # Mixed into the seed: another random stream from West Mercia's (which has none).
+    stream: tuple[int, ...] = ()
+    # Keep only reports inside a local policing area, not all those inside the force area:
+    # the Sheffield crime reaches into Rotherham, which no area of the demo covers.
+    lpa_only: bool = False
+    outside: str = "the force area"
+
+
+REGIONS: dict[str, _Crimes] = {
+    "west-mercia": _Crimes("west-mercia", CSV_PATTERN, "CSV", "CSVs", _read_rows, SOURCE),
+    "sheffield": _Crimes(
+        "sheffield",
+        "*-street.geojson",
+        "GeoJSON",
+        "GeoJSON files",
+        _read_geojson_rows,
+        "demo-sheffield",
+        stream=(1,),
+        lpa_only=True,
+        outside="Sheffield's local policing area",
+    ),
+}
 
 
 def _stage_places(cursor: Any, rows: _Rows) -> None:
@@ -552,7 +831,8 @@ PLACE_SQL = """
 """
 
 # One chunk: each staged report is its place's point moved by (dx, dy) metres, located
-# again only when that place is near a boundary, and stored when inside the force area.
+# again only when that place is near a boundary, and stored when inside a force area (and,
+# with lpa_only, inside a local policing area too).
 # Reasons are 1-based positions in %(codes)s; 0, out of range, gives NULL, then removed.
 # Times are drawn in local time; none is later than %(now)s (a month not yet over).
 INSERT_SQL = """
@@ -597,5 +877,8 @@ INSERT_SQL = """
     WHERE CASE WHEN m.near_edge THEN EXISTS (
               SELECT 1 FROM geo_areapart p
               WHERE p.kind = 'force' AND ST_Intersects(p.geom, m.point)
-          ) ELSE m.inside END
+          ) AND (NOT %(lpa_only)s OR EXISTS (
+              SELECT 1 FROM geo_areapart p
+              WHERE p.kind = 'lpa' AND ST_Intersects(p.geom, m.point)
+          )) ELSE m.inside AND (NOT %(lpa_only)s OR m.area_id IS NOT NULL) END
 """

@@ -1,8 +1,10 @@
 """manage.py load_demo: demo reports around the real police.uk crime in West Mercia."""
 
 import csv
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -15,6 +17,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import User
+from django.contrib.gis.geos import GEOSGeometry, Point
 from django.core.management.base import CommandError
 from django.db import connection
 from django.db.models import QuerySet
@@ -22,10 +26,13 @@ from django.utils import timezone
 from pytest_django import DjangoAssertNumQueries
 
 from geo import demo
+from geo.access import planner_organisation
+from geo.areas import locate_points, service_area_outline
 from geo.demo import demo_load
-from geo.models import Area
+from geo.models import Area, Camera, Organisation
 from reports.models import ModerationDecision, Report
 from reports.reasons import REASON_CODES
+from tests.cast import client_for
 from tests.conftest import a_report
 from tests.fixtures.points import LONDON, WORCESTER
 
@@ -111,7 +118,7 @@ def is_outside(row: dict[str, str]) -> bool:
     return row["LSOA name"].startswith(("Birmingham", "Aylesbury"))
 
 
-def distances_from(point: tuple[float, float]) -> list[float]:
+def distances_from(point: tuple[float, float], source: str = "demo") -> list[float]:
     """Each demo report's distance from point, in ANALYSIS_SRID metres."""
     with connection.cursor() as cursor:
         cursor.execute(
@@ -119,9 +126,9 @@ def distances_from(point: tuple[float, float]) -> list[float]:
             SELECT ST_Distance(
                 location_projected, ST_Transform(ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s)
             )
-            FROM reports_report WHERE source = 'demo'
+            FROM reports_report WHERE source = %s
             """,
-            [point[0], point[1], settings.ANALYSIS_SRID],
+            [point[0], point[1], settings.ANALYSIS_SRID, source],
         )
         return [d for (d,) in cursor.fetchall()]
 
@@ -571,3 +578,282 @@ def test_felt_at_is_drawn_in_local_time(run: Callable[..., str], tmp_path: Path)
     ]
     assert {(f.year, f.month) for f in felt} == {(2018, 7)}
     assert any((f.day, f.hour) == (31, 23) for f in felt)
+
+
+# The Sheffield region: South Yorkshire's force area, Sheffield's policing area, its council
+# with a planner, its cameras, and demo reports around one month of its street crime, from
+# the small copy in tests/fixtures/sheffield (see its README).
+
+SHEFFIELD_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "sheffield"
+SHEFFIELD_CRIMES = SHEFFIELD_DIR / "police-uk" / "sheffield" / "2026-04-sheffield-street.geojson"
+# 287 crimes: 279 inside Sheffield, 5 in Rotherham (South Yorkshire, but no policing area of
+# the demo) and 3 in Derbyshire.
+SHEFFIELD_ROWS = 287
+SHEFFIELD_INSIDE = 279
+# Sheffield city centre: the traffic camera at Sheaf Street / Howard Street.
+SHEAF_STREET = (-1.464443569751507, 53.37767708782339)
+# Police.uk map points from the fixture: "On or near Edale Road" in Rotherham, and "On or
+# near Summerley Lower Road" in Derbyshire (North East Derbyshire, outside South Yorkshire).
+ROTHERHAM = (-1.390997, 53.428519)
+DERBYSHIRE = (-1.441745, 53.30439)
+
+
+def sheffield_reports() -> QuerySet[Report]:
+    return Report.objects.filter(source="demo-sheffield")
+
+
+def sheffield_copy(folder: Path, crimes: list[dict[str, Any]]) -> Path:
+    """The fixture's boundaries and cameras with other crimes, as a data dir."""
+    for part in ("boundaries", "assets"):
+        shutil.copytree(SHEFFIELD_DIR / part, folder / part)
+    target = folder / "police-uk" / "sheffield" / "2026-04-sheffield-street.geojson"
+    target.parent.mkdir(parents=True)
+    target.write_text(json.dumps({"type": "FeatureCollection", "features": crimes}))
+    return folder
+
+
+def crime(point: tuple[float, float], **properties: Any) -> dict[str, Any]:
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": list(point)},
+        "properties": {"category": "violent crime", "street": "", "month": "2026-04", **properties},
+    }
+
+
+def test_the_sheffield_region_loads_its_areas_council_planner_cameras_and_reports(
+    run: Callable[..., str],
+) -> None:
+    out = run("load_demo", region="sheffield", data_dir=str(SHEFFIELD_DIR))
+
+    force = Area.objects.get(code="E23000011")
+    sheffield = Area.objects.get(code="sy-sheffield")
+    assert (force.name, force.kind, force.parent) == ("South Yorkshire", "force", None)
+    assert (sheffield.name, sheffield.kind, sheffield.parent) == ("Sheffield", "lpa", force)
+    council = Organisation.objects.get(name="Sheffield City Council")
+    assert list(council.areas.all()) == [sheffield]
+    planner = User.objects.get(username="sheffield-planner")
+    assert planner_organisation(planner) == council
+    assert not planner.has_usable_password()
+    cameras = Camera.objects.filter(organisation=council)
+    assert cameras.count() == 20
+    assert cameras.filter(kind="traffic").count() == 8
+    assert cameras.get(label="Sheaf Street / Howard Street").kind == "traffic"
+    # Notes " ": three cameras in Chapel Walk, told apart by their positions.
+    assert (
+        list(cameras.filter(label="Chapel Walk").values_list("kind", flat=True))
+        == ["public_space"] * 3
+    )
+    assert sheffield_reports().count() == SHEFFIELD_INSIDE
+    assert set(sheffield_reports().values_list("area__code", flat=True)) == {"sy-sheffield"}
+    assert (
+        f"Made {SHEFFIELD_INSIDE} demo reports from {SHEFFIELD_ROWS} police.uk rows with "
+        "coordinates (0 without were skipped); dropped 8 outside Sheffield's local policing "
+        "area" in out
+    )
+    assert "Cameras: created 20, updated 0, unchanged 0, skipped 0." in out
+    assert "sheffield-planner has no password" in out
+
+
+def test_the_sheffield_planner_sees_sheffield_and_its_reports(
+    run: Callable[..., str], force_planner: Any
+) -> None:
+    run("load_demo", region="sheffield", data_dir=str(SHEFFIELD_DIR))
+    planner = User.objects.get(username="sheffield-planner")
+
+    areas = client_for(planner).get("/api/v1/areas")
+    points = client_for(planner).get("/api/v1/reports")
+    west_mercia = client_for(force_planner).get("/api/v1/areas")
+    west_mercia_points = client_for(force_planner).get("/api/v1/reports")
+
+    assert [a["code"] for a in areas.json()] == ["sy-sheffield"]
+    assert points.status_code == 200, points.content
+    assert points.json()["count"] == SHEFFIELD_INSIDE
+    assert "sy-sheffield" not in {a["code"] for a in west_mercia.json()}
+    assert west_mercia_points.json()["count"] == 0
+
+
+def test_sheffield_crimes_are_turned_into_reports_with_reasons_of_their_category(
+    run: Callable[..., str], tmp_path: Path
+) -> None:
+    # One crime of each category (and one police.uk may add) at one map point, told apart
+    # by their street text.
+    categories = {
+        "violent crime": "Violence and sexual offences",
+        "anti social behaviour": "Anti-social behaviour",
+        "criminal-damage-arson": "Criminal damage and arson",
+        "vehicle crime": "Vehicle crime",
+        "shoplifting": "Shoplifting",
+        "robbery": "Robbery",
+        "something new": "Something new",
+    }
+    crimes = [crime(SHEAF_STREET, category=c, street=c) for c in categories]
+
+    run("load_demo", region="sheffield", data_dir=str(sheffield_copy(tmp_path, crimes)), scale=3000)
+
+    reports = list(sheffield_reports().values_list("street", "feeling", "reasons"))
+    assert len(reports) == 3000
+    for category, crime_type in categories.items():
+        first, allowed = EXPECTED_REASONS[crime_type]
+        unsafe = [r for s, f, r in reports if s == category and f == "unsafe"]
+        assert len(unsafe) > 300, category
+        assert all(set(r) <= allowed for r in unsafe), category
+        assert Counter(r[0] for r in unsafe).most_common(1)[0][0] == first, category
+
+
+def test_sheffield_reports_are_felt_through_april_mostly_in_the_evening_and_at_night(
+    run: Callable[..., str],
+) -> None:
+    run("load_demo", region="sheffield", data_dir=str(SHEFFIELD_DIR), scale=4000)
+
+    felt = list(sheffield_reports().values_list("felt_at", flat=True))
+    known = [f.astimezone(LONDON_TZ) for f in felt if f is not None]
+    assert 0.07 < 1 - len(known) / len(felt) < 0.13
+    assert {(f.year, f.month) for f in known} == {(2026, 4)}
+    assert {f.day for f in known} == set(range(1, 31))
+    evening_and_night = sum(f.hour >= 19 or f.hour < 7 for f in known)
+    assert evening_and_night / len(known) > 0.6
+    # Within 30 m of a fixture crime in Sheffield, and never in Rotherham or Derbyshire.
+    assert min(distances_from(ROTHERHAM, source="demo-sheffield")) > 1000
+    assert min(distances_from(DERBYSHIRE, source="demo-sheffield")) > 1000
+
+
+def test_west_mercia_and_sheffield_load_beside_each_other(run: Callable[..., str]) -> None:
+    # The same (default) seed in both: the regions draw different report ids.
+    run("load_demo", data_dir=str(FIXTURE_DIR))
+    run("load_demo", region="sheffield", data_dir=str(SHEFFIELD_DIR))
+
+    assert demo_reports().count() == ROWS_INSIDE
+    assert sheffield_reports().count() == SHEFFIELD_INSIDE
+
+    # Each region replaces only its own reports.
+    run("load_demo", data_dir=str(FIXTURE_DIR), seed=2)
+    run("load_demo", region="sheffield", data_dir=str(SHEFFIELD_DIR), seed=2)
+
+    assert demo_reports().count() == ROWS_INSIDE
+    assert sheffield_reports().count() == SHEFFIELD_INSIDE
+    assert Report.objects.count() == ROWS_INSIDE + SHEFFIELD_INSIDE
+    assert {
+        code[:3] for code in demo_reports().values_list("area__code", flat=True).distinct()
+    } == {"wm-"}
+
+
+def test_a_second_load_updates_the_region_and_keeps_the_planners_password(
+    run: Callable[..., str],
+) -> None:
+    run("load_demo", region="sheffield", data_dir=str(SHEFFIELD_DIR))
+    planner = User.objects.get(username="sheffield-planner")
+    planner.set_password("a-long-enough-planner-password")
+    planner.save()
+    camera_ids = set(Camera.objects.values_list("pk", flat=True))
+
+    out = run("load_demo", region="sheffield", data_dir=str(SHEFFIELD_DIR))
+
+    assert "Updated South Yorkshire (Police force area) [E23000011]" in out
+    assert "Cameras: created 0, updated 0, unchanged 20, skipped 0." in out
+    assert "has no password" not in out
+    assert set(Camera.objects.values_list("pk", flat=True)) == camera_ids
+    assert Organisation.objects.filter(name="Sheffield City Council").count() == 1
+    assert Area.objects.filter(code__in=["E23000011", "sy-sheffield"]).count() == 2
+    assert sheffield_reports().count() == SHEFFIELD_INSIDE
+    planner.refresh_from_db()
+    assert planner.check_password("a-long-enough-planner-password")
+
+
+def test_if_missing_looks_at_the_regions_own_reports(
+    run: Callable[..., str], django_assert_num_queries: DjangoAssertNumQueries
+) -> None:
+    run("load_demo", region="sheffield", data_dir=str(SHEFFIELD_DIR), scale=20)
+
+    # 1. Is there a Sheffield demo report? Nothing more.
+    with django_assert_num_queries(1):
+        out = run("load_demo", region="sheffield", data_dir=str(SHEFFIELD_DIR), if_missing=True)
+    west_mercia = run("load_demo", data_dir=str(FIXTURE_DIR), if_missing=True)
+
+    assert "already loaded" in out
+    assert sheffield_reports().count() == 20
+    assert "already loaded" not in west_mercia
+    assert demo_reports().count() == ROWS_INSIDE
+
+
+def test_a_point_in_sheffield_is_accepted_once_the_region_is_loaded(
+    run: Callable[..., str], reporter: Any
+) -> None:
+    body = a_report(location={"type": "Point", "coordinates": list(SHEAF_STREET)})
+    refused = reporter.post("/api/v1/reports", body, format="json")
+    assert refused.status_code == 400
+    assert "outside the service area (West Mercia)" in refused.json()["errors"]["location"][0]
+
+    run("load_demo", region="sheffield", data_dir=str(SHEFFIELD_DIR), scale=10)
+    accepted = reporter.post("/api/v1/reports", body, format="json")
+    in_rotherham = reporter.post(
+        "/api/v1/reports",
+        a_report(location={"type": "Point", "coordinates": list(ROTHERHAM)}),
+        format="json",
+    )
+    in_derbyshire = reporter.post(
+        "/api/v1/reports",
+        a_report(location={"type": "Point", "coordinates": list(DERBYSHIRE)}),
+        format="json",
+    )
+
+    assert accepted.status_code == 201, accepted.content
+    assert accepted.json()["area"]["code"] == "sy-sheffield"
+    stored = Report.objects.get(id=body["id"])
+    assert stored.area is not None and stored.area.code == "sy-sheffield"
+    # South Yorkshire is in the service area, beyond Sheffield's policing area too.
+    assert in_rotherham.status_code == 201, in_rotherham.content
+    assert in_rotherham.json()["area"] is None
+    assert in_derbyshire.status_code == 400
+    assert (
+        "outside the service area (South Yorkshire and West Mercia)"
+        in (in_derbyshire.json()["errors"]["location"][0])
+    )
+
+
+def test_the_service_area_is_both_force_areas(run: Callable[..., str]) -> None:
+    run("load_demo", region="sheffield", data_dir=str(SHEFFIELD_DIR), scale=10)
+
+    outline = service_area_outline()
+    located = locate_points([WORCESTER, SHEAF_STREET, ROTHERHAM, DERBYSHIRE, LONDON])
+
+    assert outline is not None
+    assert outline["name"] == "South Yorkshire and West Mercia"
+    assert outline["polygon"]["type"] == "MultiPolygon"
+    outline_shape = GEOSGeometry(json.dumps(outline["polygon"]), srid=4326)
+    assert outline_shape.contains(Point(*WORCESTER, srid=4326))
+    assert outline_shape.contains(Point(*SHEAF_STREET, srid=4326))
+    assert not outline_shape.contains(Point(*DERBYSHIRE, srid=4326))
+    west, south, east, north = outline["bbox"]
+    assert west < WORCESTER[0] < SHEAF_STREET[0] < east
+    assert south < WORCESTER[1] < SHEAF_STREET[1] < north
+    assert [(p.in_service_area, p.area_code) for p in located] == [
+        (True, "wm-south-worcestershire"),
+        (True, "sy-sheffield"),
+        (True, None),
+        (False, None),
+        (False, None),
+    ]
+
+
+def test_the_sheffield_files_missing_are_named(run: Callable[..., str], tmp_path: Path) -> None:
+    with pytest.raises(CommandError, match=r"None of these files exists: .*police_force_areas"):
+        run("load_demo", region="sheffield", data_dir=str(tmp_path))
+    shutil.copytree(SHEFFIELD_DIR / "boundaries", tmp_path / "boundaries")
+    shutil.copytree(SHEFFIELD_DIR / "assets", tmp_path / "assets")
+
+    with pytest.raises(CommandError, match=r"No police.uk street GeoJSON \(\*-street.geojson\)"):
+        run("load_demo", region="sheffield", data_dir=str(tmp_path))
+    # Nothing of the region is kept from a load that failed.
+    assert not Area.objects.filter(code="E23000011").exists()
+    assert not Organisation.objects.exists()
+
+
+def test_a_bad_sheffield_crime_is_named_by_file_and_feature(
+    run: Callable[..., str], tmp_path: Path
+) -> None:
+    crimes = [crime(SHEAF_STREET), crime(SHEAF_STREET, month="April")]
+    data_dir = sheffield_copy(tmp_path, crimes)
+
+    with pytest.raises(CommandError, match="feature 2: the month 'April' is not YYYY-MM"):
+        run("load_demo", region="sheffield", data_dir=str(data_dir))
+    assert not sheffield_reports().exists()

@@ -6,7 +6,16 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from geo.demo import DEFAULT_SEED, SOURCE, DemoError, demo_load
+from geo.demo import (
+    DEFAULT_SEED,
+    REGIONS,
+    SHEFFIELD_PLANNER,
+    DemoError,
+    DemoResult,
+    SheffieldResult,
+    demo_load,
+    sheffield_load,
+)
 from reports.models import Report
 
 
@@ -25,10 +34,20 @@ class Command(BaseCommand):
         "Makes demo reports (source 'demo') around the real police.uk street-level crime "
         "in West Mercia: one per row with coordinates, or exactly --scale of them drawn "
         "from the rows with replacement. Points outside the force area are dropped. Demo "
-        "reports already stored are replaced; reports from the app are never touched."
+        "reports already stored are replaced; reports from the app are never touched. "
+        "With --region sheffield, the Sheffield region instead (source 'demo-sheffield'): "
+        "South Yorkshire's force area with Sheffield as a local policing area, Sheffield "
+        "City Council with a planner, the city's CCTV cameras, and demo reports around one "
+        "month of Sheffield street crime (points outside Sheffield are dropped)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--region",
+            choices=list(REGIONS),
+            default="west-mercia",
+            help="the region to load (default west-mercia)",
+        )
         parser.add_argument(
             "--scale",
             type=_positive,
@@ -43,14 +62,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--data-dir",
             help=(
-                "the folder holding the police.uk *-street.csv files, directly or in its "
-                "police-uk/west-mercia folder; default: SHARED_DATA_DIR/police-uk/west-mercia"
+                "west-mercia: the folder holding the police.uk *-street.csv files, directly "
+                "or in its police-uk/west-mercia folder; default: "
+                "SHARED_DATA_DIR/police-uk/west-mercia. sheffield: a folder laid out like "
+                "the shared data (boundaries/, police-uk/sheffield/, assets/); default: "
+                "SHARED_DATA_DIR"
             ),
         )
         parser.add_argument(
             "--if-missing",
             action="store_true",
-            help="do nothing if there are demo reports already",
+            help="do nothing if there are demo reports of the region already",
         )
         parser.add_argument(
             "--append",
@@ -59,13 +81,17 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["if_missing"] and Report.objects.filter(source=SOURCE).exists():
+        region = options["region"]
+        source = REGIONS[region].source
+        if options["if_missing"] and Report.objects.filter(source=source).exists():
             self.stdout.write("Demo reports are already loaded.")
             return
         if options["data_dir"]:
             data_dir = Path(options["data_dir"])
-        else:
+        elif region == "west-mercia":
             data_dir = settings.SHARED_DATA_DIR / "police-uk" / "west-mercia"
+        else:
+            data_dir = settings.SHARED_DATA_DIR
         with tqdm(
             total=options["scale"],
             unit="report",
@@ -78,19 +104,49 @@ class Command(BaseCommand):
                 bar.total = wanted
                 bar.update(made - bar.n)
 
+            load = {
+                "data_dir": data_dir,
+                "scale": options["scale"],
+                "seed": options["seed"],
+                "replace": not options["append"],
+                "progress": progress,
+            }
             try:
-                result = demo_load(
-                    data_dir=data_dir,
-                    scale=options["scale"],
-                    seed=options["seed"],
-                    replace=not options["append"],
-                    progress=progress,
-                )
+                if region == "west-mercia":
+                    result = demo_load(**load)
+                else:
+                    sheffield = sheffield_load(**load)
+                    result = sheffield.reports
             except DemoError as error:
                 raise CommandError(str(error)) from error
+        if region != "west-mercia":
+            self._sheffield(sheffield)
+        self._made(result)
+
+    def _made(self, result: DemoResult) -> None:
         self.stdout.write(
             f"Made {result.made:,} demo reports from {result.rows:,} police.uk rows with "
             f"coordinates ({result.rows_without_coordinates:,} without were skipped); "
-            f"dropped {result.dropped:,} outside the force area; "
+            f"dropped {result.dropped:,} outside {result.outside}; "
             f"{result.seconds:.1f} s."
+        )
+
+    def _sheffield(self, result: SheffieldResult) -> None:
+        for area, created in result.areas:
+            self.stdout.write(f"{'Created' if created else 'Updated'} {area} [{area.code}]")
+        organisation = result.organisation
+        self.stdout.write(
+            f"{'Created' if result.organisation_created else 'Updated'} organisation "
+            f"{organisation.name} [{organisation.slug}] and its planner {result.planner}."
+        )
+        if not result.planner_can_sign_in:
+            self.stdout.write(
+                f"  {SHEFFIELD_PLANNER} has no password: set one with "
+                f"manage.py changepassword {SHEFFIELD_PLANNER}, or use a token "
+                f"(manage.py create_planner {SHEFFIELD_PLANNER} --organisation "
+                f"{organisation.slug} --token)."
+            )
+        self.stdout.write(
+            f"Cameras: created {result.cameras_created}, updated {result.cameras_updated}, "
+            f"unchanged {result.cameras_unchanged}, skipped {result.cameras_skipped}."
         )
