@@ -1,5 +1,11 @@
 """Asset API routes, under /api/v1/."""
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from geo import asset_apis
+
+urlpatterns: list[URLPattern] = [
+    path("streetlights", asset_apis.StreetlightListApi.as_view(), name="streetlights"),
+    path("cameras", asset_apis.CameraListApi.as_view(), name="cameras"),
+    path("coverage-gaps", asset_apis.CoverageGapListApi.as_view(), name="coverage-gaps"),
+]

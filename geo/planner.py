@@ -17,7 +17,9 @@ from django.templatetags.static import static
 from django.views.decorators.http import require_safe
 
 from geo.access import planner_scope
+from geo.coverage import Need, coverage_radius
 from geo.hotspots.aggregate import BANDS
+from geo.models import Camera, Intervention
 from reports.reasons import REASONS
 
 BAND_LABELS = {
@@ -40,6 +42,25 @@ GI_CLASSES = (
 EXPORT_LAYERS = (("hotspots", "Hotspots"), ("places", "Places"), ("reports", "Reports"))
 EXPORT_FORMATS = ("csv", "geojson", "gpkg")
 
+# What the budget control starts at: a typical small Safer Streets grant, in pounds.
+DEFAULT_BUDGET = 50_000
+
+TILE_LAYERS = (
+    "hotspots",
+    "places",
+    "reports",
+    "streetlights",
+    "cameras",
+    "coverage-gaps",
+    "interventions",
+)
+NEED_LABELS = {Need.LIGHTING: "Street lighting", Need.CCTV: "CCTV"}
+# What a new site costs when the planner names no cost (geo.priorities' own defaults).
+_UNIT_COST_SETTINGS = {
+    Need.LIGHTING: "PRIORITIES_UNIT_COST_LIGHTING",
+    Need.CCTV: "PRIORITIES_UNIT_COST_CCTV",
+}
+
 
 def planner_config(*, organisation_name: str) -> dict[str, Any]:
     """What planner.js reads at start, as JSON in the page."""
@@ -51,17 +72,28 @@ def planner_config(*, organisation_name: str) -> dict[str, Any]:
         "resolutions": sorted(settings.HOTSPOT_RESOLUTIONS),
         "basemap": settings.PLANNER_BASEMAP_URL,
         "worker": static("maplibre-gl/maplibre-gl-csp-worker.js"),
-        "tiles": {
-            layer: f"/tiles/{layer}/{{z}}/{{x}}/{{y}}.mvt"
-            for layer in ("hotspots", "places", "reports")
-        },
+        "tiles": {layer: f"/tiles/{layer}/{{z}}/{{x}}/{{y}}.mvt" for layer in TILE_LAYERS},
         "api": {
             "config": "/api/v1/config",
             "areas": "/api/v1/areas",
             "hotspots": "/api/v1/hotspots",
             "places": "/api/v1/places",
             "exports": "/api/v1/exports",
+            "priorities": "/api/v1/priorities",
         },
+        "needs": [
+            {
+                "code": need.value,
+                "label": NEED_LABELS[need],
+                "radius": coverage_radius(need),
+                "unit_cost": getattr(settings, _UNIT_COST_SETTINGS[need], None),
+            }
+            for need in Need
+        ],
+        "camera_kinds": [{"code": kind.value, "label": kind.label} for kind in Camera.Kind],
+        "intervention_kinds": [
+            {"code": kind.value, "label": kind.label} for kind in Intervention.Kind
+        ],
     }
 
 
@@ -115,6 +147,7 @@ def planner_map(request: HttpRequest) -> HttpResponse:
             "config": planner_config(organisation_name=scope.organisation.name),
             "export_layers": EXPORT_LAYERS,
             "export_formats": EXPORT_FORMATS,
+            "default_budget": DEFAULT_BUDGET,
         },
     )
     response["Content-Security-Policy"] = content_security_policy()

@@ -23,14 +23,20 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from geo.access import IsPlanner, planner_scope
+from geo.asset_layers import parse_need
+from geo.coverage import Need
 from geo.filters import parse_layer_filters
 from geo.tiles import (
+    CAMERAS,
+    COVERAGE_GAPS,
     HOTSPOTS,
+    INTERVENTIONS,
     MAX_ZOOM,
     MEDIA_TYPE,
     PLACES,
     PUBLIC_HOTSPOTS,
     REPORTS,
+    STREETLIGHTS,
     Layer,
     TileAnswer,
     tile_answer,
@@ -71,6 +77,12 @@ _FILTERS = {
     "class": OpenApiParameter(
         "class", OpenApiTypes.STR, description="Gi* classes -3..3, or hot, cold; comma-separated."
     ),
+    "intervention": OpenApiParameter(
+        "intervention",
+        OpenApiTypes.STR,
+        enum=[need.value for need in Need],
+        description="The intervention whose coverage is measured; lighting when not given.",
+    ),
 }
 _TILE_RESPONSES: dict[Any, Any] = {
     (200, MEDIA_TYPE): OpenApiResponse(OpenApiTypes.BINARY, description="The tile."),
@@ -85,13 +97,13 @@ _PLANNER_RESPONSES = {
 }
 
 
-def _schema(layer: Layer, description: str) -> Any:
+def _schema(layer: Layer, description: str, extra: tuple[str, ...] = ()) -> Any:
     return extend_schema_view(
         get=extend_schema(
             operation_id=f"tiles_{layer.name.replace('-', '_')}",
             summary=f"{layer.name} as Mapbox Vector Tiles",
             description=description,
-            parameters=_PATH + [_FILTERS[name] for name in layer.params],
+            parameters=_PATH + [_FILTERS[name] for name in (*extra, *layer.params)],
             responses=_PLANNER_RESPONSES if layer.planners_only else _TILE_RESPONSES,
             tags=["tiles"],
         )
@@ -114,16 +126,30 @@ class _TileApi(APIView):
         if tile is None:
             raise ValidationError(errors)
         scope = planner_scope(request) if self.layer.planners_only else None
-        filters = parse_layer_filters(
-            request.query_params,
-            allowed=self.layer.params,
-            area_ids=scope.area_ids if scope is not None else None,
-        )
+        # Every faulty parameter named at once, the intervention's with the filters'.
+        faults: dict[str, Any] = {}
+        need = None
+        if self.layer is COVERAGE_GAPS:
+            try:
+                need = parse_need(request.query_params)
+            except ValidationError as error:
+                faults.update(error.detail)  # type: ignore[arg-type]
+        try:
+            filters = parse_layer_filters(
+                request.query_params,
+                allowed=self.layer.params,
+                area_ids=scope.area_ids if scope is not None else None,
+            )
+        except ValidationError as error:
+            faults.update(error.detail)  # type: ignore[arg-type]
+        if faults:
+            raise ValidationError(faults)
         answer = tile_answer(
             layer=self.layer,
             tile=tile,
             filters=filters,
             scope=scope,
+            need=need,
             if_none_match=request.headers.get("If-None-Match"),
         )
         return self._response(answer)
@@ -181,3 +207,47 @@ class PublicHotspotTileApi(_TileApi):
     layer = PUBLIC_HOTSPOTS
     permission_classes = [AllowAny]
     authentication_classes = []
+
+
+@_schema(
+    STREETLIGHTS,
+    "Planners only. Street lights inside your areas, whoever owns them: each (id, working, "
+    "label, lamp_type, wattage) where a tile holds at most TILES_MAX_FEATURES of them from "
+    "TILES_ASSET_POINTS_MIN_ZOOM on; otherwise points counting the lights of a grid cell "
+    "(count, working, faulty). Changes as soon as any asset does.",
+)
+class StreetlightTileApi(_TileApi):
+    layer = STREETLIGHTS
+
+
+@_schema(
+    CAMERAS,
+    "Planners only. Cameras inside your areas, whoever owns them: each (id, working, label, "
+    "kind, range_m), or counted in cells (count, working, faulty) as street lights are.",
+)
+class CameraTileApi(_TileApi):
+    layer = CAMERAS
+
+
+@_schema(
+    COVERAGE_GAPS,
+    "Planners only. Hexagons (at the resolution the zoom calls for, as hotspots, or "
+    "`resolution`) where reports inside your areas ask for the intervention and no working "
+    "light (within LIGHT_RADIUS_M) or public-space camera (within CAMERA_RADIUS_M) covers "
+    "them. Properties: i, j, resolution, uncovered (weighted demand left), "
+    "uncovered_reports, covered (weighted demand already covered), covered_reports. "
+    "Reports as of the live hotspot generation, assets as of now.",
+    extra=("intervention",),
+)
+class CoverageGapTileApi(_TileApi):
+    layer = COVERAGE_GAPS
+
+
+@_schema(
+    INTERVENTIONS,
+    "Planners only. Interventions in your areas (by anyone) and your organisation's own: "
+    "points with id, kind, date (YYYY-MM-DD; later than today means planned), radius_m and "
+    "cost. Never the note.",
+)
+class InterventionTileApi(_TileApi):
+    layer = INTERVENTIONS

@@ -4,14 +4,19 @@
 
 - a tile that lies outside the data (the service area's bounding box, cached, or the
   ``in_bbox`` filter) is empty at once, before any query;
-- the tile's key is the live hotspot generation (one small query), the layer, z/x/y, the
-  filters' canonical key and the planner's scope: a rebuild moves every key on, so no
-  tile is ever purged. The key is the ETag too, so ``If-None-Match`` is answered without
-  building anything, and the tile itself is kept in Django's cache (Redis) under it;
+- the tile's key is the version of the data the layer is drawn from, the layer, z/x/y,
+  the filters' canonical key and the planner's scope. Layers of reports are drawn as of
+  the live hotspot generation (one small query), street lights and cameras as of
+  ``geo.assets.assets_version()`` (read from the cache, no query), coverage gaps as of
+  both, interventions as of their count and latest change (one small query). New data
+  moves every key on, so no tile is ever purged. The key is the ETag too, so
+  ``If-None-Match`` is answered without building anything, and the tile itself is kept in
+  Django's cache (Redis) under it;
 - otherwise one statement builds the tile (``ST_AsMVT``), from SQL in ``sql/tiles/``.
 
-Tiles of report points show the reports as of the live generation's cache key: new reports
-appear with the next rebuild (debounced a few seconds after them), erased ones go with it.
+Tiles of report points and of coverage gaps show the reports as of the live generation's
+cache key: new reports appear with the next rebuild (debounced a few seconds after them),
+erased ones go with it.
 
 Each statement is a server-side prepared statement (``PREPARE`` once per database
 connection, then ``EXECUTE``): parsing and planning the tile SQL takes longer than running
@@ -20,11 +25,13 @@ so a reconnect (``CONN_MAX_AGE``, a health check, a dropped connection) prepares
 """
 
 import contextlib
+import functools
 import hashlib
 import logging
 import math
+import re
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -37,6 +44,14 @@ from django.db.utils import DatabaseError
 from redis.exceptions import RedisError
 
 from geo.access import SCOPE_VERSION_KEY, PlannerScope
+from geo.asset_layers import (
+    ASSET_PARAMS,
+    COVERAGE_GAP_PARAMS,
+    coverage_cells_params,
+    coverage_cells_sql,
+)
+from geo.assets import assets_version
+from geo.coverage import Need
 from geo.filters import HOTSPOT_PARAMS, PLACE_PARAMS, REPORT_PARAMS, LayerFilters
 from geo.hotspots.aggregate import BANDS
 from geo.hotspots.slices import live_slice
@@ -57,7 +72,7 @@ BUFFER = 64
 MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 
 # Moves every cached tile on when the tiles' SQL or properties change.
-_FORMAT_VERSION = "1"
+_FORMAT_VERSION = "2"
 
 BBox = tuple[float, float, float, float]
 
@@ -67,12 +82,19 @@ BBox = tuple[float, float, float, float]
 # --------------------------------------------------------------------------------------
 
 
+# What a layer is drawn from, and so what moves its tiles' keys on.
+REPORT_DATA = "reports"  # the live hotspot generation
+ASSET_DATA = "assets"  # geo.assets.assets_version()
+INTERVENTION_DATA = "interventions"
+
+
 @dataclass(frozen=True)
 class Layer:
     name: str
     # The filters it reads (geo.filters).
     params: tuple[str, ...]
     planners_only: bool
+    reads: frozenset[str] = frozenset({REPORT_DATA})
 
 
 HOTSPOTS = Layer("hotspots", HOTSPOT_PARAMS, planners_only=True)
@@ -81,8 +103,34 @@ PLACES = Layer("places", PLACE_PARAMS, planners_only=True)
 # Anonymous, as /api/v1/public/hotspots: no filter that could single out a few reports
 # (reasons, time band, dates), only a box.
 PUBLIC_HOTSPOTS = Layer("public-hotspots", ("in_bbox",), planners_only=False)
+STREETLIGHTS = Layer(
+    "streetlights", ASSET_PARAMS, planners_only=True, reads=frozenset({ASSET_DATA})
+)
+CAMERAS = Layer("cameras", ASSET_PARAMS, planners_only=True, reads=frozenset({ASSET_DATA}))
+# Also reads ``intervention`` (lighting or cctv), which is not a report filter.
+COVERAGE_GAPS = Layer(
+    "coverage-gaps",
+    COVERAGE_GAP_PARAMS,
+    planners_only=True,
+    reads=frozenset({REPORT_DATA, ASSET_DATA}),
+)
+INTERVENTIONS = Layer(
+    "interventions", ASSET_PARAMS, planners_only=True, reads=frozenset({INTERVENTION_DATA})
+)
 
-LAYERS = {layer.name: layer for layer in (HOTSPOTS, REPORTS, PLACES, PUBLIC_HOTSPOTS)}
+LAYERS = {
+    layer.name: layer
+    for layer in (
+        HOTSPOTS,
+        REPORTS,
+        PLACES,
+        PUBLIC_HOTSPOTS,
+        STREETLIGHTS,
+        CAMERAS,
+        COVERAGE_GAPS,
+        INTERVENTIONS,
+    )
+}
 
 
 # --------------------------------------------------------------------------------------
@@ -232,11 +280,26 @@ class Statement:
     types: tuple[str, ...]
     # Fixed SQL put in the file's ``{...}`` markers (never a value: those are bound).
     parts: tuple[tuple[str, str], ...] = ()
+    # For SQL written with named parameters (``%(name)s``: coverage_cells.sql, which the
+    # GeoJSON API runs through Django's cursor as well): (name, type) in the order of $1,
+    # $2..., with ``types`` left empty. ``values`` orders a mapping of them.
+    named: tuple[tuple[str, str], ...] = ()
 
     @cached_property
     def sql(self) -> str:
         text = (_SQL / f"{self.stem}.sql").read_text()
-        return text.format(**dict(self.parts)) if self.parts else text
+        text = text.format(**dict(self.parts)) if self.parts else text
+        if self.named:
+            positions = {name: f"${k}" for k, (name, _) in enumerate(self.named, start=1)}
+            text = re.sub(r"%\((\w+)\)s", lambda match: positions[match.group(1)], text)
+        return text
+
+    @property
+    def parameter_types(self) -> tuple[str, ...]:
+        return self.types or tuple(kind for _, kind in self.named)
+
+    def values(self, params: Mapping[str, Any]) -> list[Any]:
+        return [params[name] for name, _ in self.named]
 
     @cached_property
     def name(self) -> str:
@@ -247,7 +310,7 @@ class Statement:
 
     @cached_property
     def prepare(self) -> str:
-        return f"PREPARE {self.name} ({', '.join(self.types)}) AS\n{self.sql}"
+        return f"PREPARE {self.name} ({', '.join(self.parameter_types)}) AS\n{self.sql}"
 
     @cached_property
     def execute(self) -> str:
@@ -258,7 +321,7 @@ class Statement:
         # transaction inside an atomic block).
         return (
             f"SET LOCAL jit = off; SET LOCAL work_mem = '{_WORK_MEM}'; "
-            f"EXECUTE {self.name} ({', '.join(['%s'] * len(self.types))})"
+            f"EXECUTE {self.name} ({', '.join(['%s'] * len(self.parameter_types))})"
         )
 
 
@@ -317,6 +380,79 @@ REPORT_CELL_COUNTS = Statement(
     ),
 )  # fmt: skip
 
+_ASSET_TYPES = (
+    "int", "int", "int",
+    "float8", "float8", "float8", "float8",
+    "bigint[]", "bigint",  # scope, area
+    "int",  # the most points, or the cells per side
+)  # fmt: skip
+STREETLIGHT_POINTS = Statement(
+    "asset_points",
+    _ASSET_TYPES,
+    (
+        ("table", "geo_streetlight"),
+        ("layer", "streetlights"),
+        ("columns", "nullif(a.lamp_type, '') AS lamp_type, a.wattage"),
+        ("names", "lamp_type, wattage"),
+        ("variant", "streetlights"),
+    ),
+)
+CAMERA_POINTS = Statement(
+    "asset_points",
+    _ASSET_TYPES,
+    (
+        ("table", "geo_camera"),
+        ("layer", "cameras"),
+        ("columns", "a.kind, a.range_m"),
+        ("names", "kind, range_m"),
+        ("variant", "cameras"),
+    ),
+)
+STREETLIGHT_CELLS = Statement(
+    "asset_cells",
+    _ASSET_TYPES,
+    (("table", "geo_streetlight"), ("layer", "streetlights"), ("variant", "streetlights")),
+)
+CAMERA_CELLS = Statement(
+    "asset_cells",
+    _ASSET_TYPES,
+    (("table", "geo_camera"), ("layer", "cameras"), ("variant", "cameras")),
+)
+INTERVENTION_POINTS = Statement(
+    "interventions",
+    (
+        "int", "int", "int",
+        "float8", "float8", "float8", "float8",
+        "bigint[]", "bigint", "bigint",  # scope, organisation, area
+    ),
+)  # fmt: skip
+
+# coverage_gaps.sql and the coverage_cells.sql inside it, in the order of $1, $2...
+_COVERAGE_GAP_NAMES = (
+    ("z", "int"), ("x", "int"), ("y", "int"),
+    ("xmin", "float8"), ("ymin", "float8"), ("xmax", "float8"), ("ymax", "float8"),
+    ("areas", "bigint[]"), ("area", "bigint"),
+    ("resolution", "int"), ("srid", "int"), ("generation", "bigint"),
+    ("weight1", "float8"), ("weight2", "float8"), ("weight3", "float8"),
+    ("half_life_seconds", "float8"),
+    ("demand_mask", "int"), ("cover_radius", "float8"),
+    ("bxmin", "float8"), ("bymin", "float8"), ("bxmax", "float8"), ("bymax", "float8"),
+)  # fmt: skip
+
+
+@functools.cache
+def coverage_gap_statement(need: Need) -> Statement:
+    """The coverage-gap tile of ``need``: the coverage rule's SQL differs by intervention.
+
+    Made on first use: the rule's SQL is ``geo.coverage``'s, not read at import time."""
+    return Statement(
+        "coverage_gaps",
+        (),
+        (("cells", coverage_cells_sql(need)), ("variant", need.value)),
+        named=_COVERAGE_GAP_NAMES,
+    )
+
+
 STATEMENTS = (
     HOTSPOT_CELLS,
     HOTSPOT_SLICE_CELLS,
@@ -325,6 +461,11 @@ STATEMENTS = (
     REPORT_POINTS,
     REPORT_CELLS,
     REPORT_CELL_COUNTS,
+    STREETLIGHT_POINTS,
+    CAMERA_POINTS,
+    STREETLIGHT_CELLS,
+    CAMERA_CELLS,
+    INTERVENTION_POINTS,
 )
 
 # The statements each open psycopg2 connection has prepared. Weak keys: a closed and
@@ -403,9 +544,11 @@ def tile_answer(
     tile: Tile,
     filters: LayerFilters,
     scope: PlannerScope | None,
+    need: Need | None = None,
     if_none_match: str | None = None,
 ) -> TileAnswer:
-    """One tile of a layer for a planner's scope (None: the public layer)."""
+    """One tile of a layer for a planner's scope (None: the public layer); ``need`` is the
+    coverage-gap layer's intervention (lighting when not given)."""
     if layer.planners_only and scope is None:
         raise ValueError(f"The {layer.name} layer is for planners only")
     extent = data_extent()
@@ -415,8 +558,10 @@ def tile_answer(
     if search is None:
         return TileAnswer(204)
 
-    generation = live_generation_id()
-    etag = '"' + _key(layer, tile, filters, scope, generation) + '"'
+    generation, version = data_version(layer)
+    if layer is COVERAGE_GAPS:
+        version += f"|{need or Need.LIGHTING}"
+    etag = '"' + _key(layer, tile, filters, scope, version) + '"'
     if if_none_match is not None and _matches(if_none_match, etag):
         return TileAnswer(304, etag=etag)
     use_cache = settings.TILES_CACHE
@@ -436,6 +581,7 @@ def tile_answer(
         scope=scope,
         generation=generation,
         extent=extent,
+        need=need,
     )
     if use_cache:
         with contextlib.suppress(RedisError):
@@ -455,19 +601,49 @@ def live_generation_id() -> int | None:
 # one_live_generation (a unique partial index on status) finds it.
 _LIVE_SQL = "SELECT id FROM geo_hotspotgeneration WHERE status = %s"
 
+# Any intervention written or deleted changes one or the other (the table is small).
+_INTERVENTIONS_SQL = "SELECT count(*), max(updated_at) FROM geo_intervention"
+
+
+def data_version(layer: Layer) -> tuple[int | None, str]:
+    """The live generation's id where the layer reads reports (else None), and a text
+    that changes whenever anything the layer is drawn from does: part of its tiles' keys.
+
+    One query for reports (the generation), none for assets (a version in the cache,
+    with the areas' version, as assets belong to a planner by where they lie), one for
+    interventions.
+    """
+    generation = None
+    parts = []
+    if REPORT_DATA in layer.reads:
+        generation = live_generation_id()
+        parts.append(f"g{generation or 0}")
+    if ASSET_DATA in layer.reads:
+        try:
+            areas = cache.get(SCOPE_VERSION_KEY, 0)
+        except RedisError:
+            areas = 0
+        parts.append(f"a{assets_version()}.{areas}")
+    if INTERVENTION_DATA in layer.reads:
+        with connection.cursor() as cursor:
+            cursor.execute(_INTERVENTIONS_SQL)
+            count, latest = cursor.fetchone()
+        parts.append(f"i{count}.{latest.timestamp() if latest is not None else 0}")
+    return generation, "|".join(parts)
+
 
 def _key(
     layer: Layer,
     tile: Tile,
     filters: LayerFilters,
     scope: PlannerScope | None,
-    generation: int | None,
+    version: str,
 ) -> str:
     text = "|".join(
         [
             _FORMAT_VERSION,
             _settings_key(),
-            str(generation or 0),
+            version,
             layer.name,
             f"{tile.z}/{tile.x}/{tile.y}",
             filters.key,
@@ -488,6 +664,11 @@ def _settings_key() -> str:
             settings.TILES_REPORT_POINTS_MIN_ZOOM,
             settings.TILES_HOTSPOT_ZOOMS,
             settings.TILES_PLACE_HULLS_MIN_ZOOM,
+            settings.TILES_ASSET_POINTS_MIN_ZOOM,
+            settings.LIGHT_RADIUS_M,
+            settings.CAMERA_RADIUS_M,
+            settings.HOTSPOT_SEVERITY_WEIGHTS,
+            settings.HOTSPOT_HALF_LIFE_DAYS,
         )
     )
 
@@ -513,9 +694,11 @@ def tile_build(
     generation: int | None,
     extent: BBox | None,
     run: Run = run_statement,
+    need: Need | None = None,
 ) -> bytes:
     """The tile itself, empty where there is nothing. ``extent`` is ``data_extent()``;
-    ``run`` executes each statement (the benchmark records them)."""
+    ``run`` executes each statement (the benchmark records them); ``need`` is the
+    coverage-gap layer's intervention (lighting when not given)."""
     search = intersection(tile.buffered(), extent)
     if search is not None and filters.bbox is not None:
         search = intersection(search, mercator_box(filters.bbox))
@@ -523,6 +706,27 @@ def tile_build(
         return b""
     if layer is REPORTS:
         return _reports(tile, filters, scope, generation, extent, run)
+    if layer is STREETLIGHTS or layer is CAMERAS:
+        return _assets(layer, tile, filters, scope, extent, run)
+    if layer is COVERAGE_GAPS:
+        return _coverage_gaps(
+            tile, filters, scope, generation, wgs84_box(search), need or Need.LIGHTING, run
+        )
+    if layer is INTERVENTIONS:
+        assert scope is not None
+        (body,) = run(
+            INTERVENTION_POINTS,
+            [
+                tile.z,
+                tile.x,
+                tile.y,
+                *wgs84_box(search),
+                _areas(scope),
+                scope.organisation.pk,
+                filters.area.pk if filters.area is not None else None,
+            ],
+        )
+        return bytes(body or b"")
     if generation is None:
         return b""
     zxy = [tile.z, tile.x, tile.y]
@@ -641,4 +845,74 @@ def _reports(
         )
     else:
         (body,) = run(REPORT_CELLS, [*zxy, *wgs84_box(search), *conditions, report_grid_side()])
+    return bytes(body or b"")
+
+
+def _assets(
+    layer: Layer,
+    tile: Tile,
+    filters: LayerFilters,
+    scope: PlannerScope | None,
+    extent: BBox | None,
+    run: Run,
+) -> bytes:
+    """Street lights or cameras: each where a tile has at most TILES_MAX_FEATURES of them
+    (from TILES_ASSET_POINTS_MIN_ZOOM on), else their counts in a grid of squares, as for
+    reports. Bristol alone has some 49,000 lights: a whole city in one tile is counted."""
+    points, cells = (
+        (STREETLIGHT_POINTS, STREETLIGHT_CELLS)
+        if layer is STREETLIGHTS
+        else (CAMERA_POINTS, CAMERA_CELLS)
+    )
+    conditions = [_areas(scope), filters.area.pk if filters.area is not None else None]
+    zxy = [tile.z, tile.x, tile.y]
+    bbox = mercator_box(filters.bbox) if filters.bbox is not None else None
+    if tile.z >= settings.TILES_ASSET_POINTS_MIN_ZOOM:
+        search = intersection(tile.buffered(), extent)
+        search = intersection(search, bbox) if search is not None else None
+        if search is None:
+            return b""
+        count, body = run(
+            points, [*zxy, *wgs84_box(search), *conditions, settings.TILES_MAX_FEATURES]
+        )
+        if count <= settings.TILES_MAX_FEATURES:
+            return bytes(body or b"") if count else b""
+    # Counted: the tile without its buffer, so that no asset counts in two tiles.
+    search = intersection(tile.bounds, extent)
+    search = intersection(search, bbox) if search is not None else None
+    if search is None:
+        return b""
+    (body,) = run(cells, [*zxy, *wgs84_box(search), *conditions, report_grid_side()])
+    return bytes(body or b"")
+
+
+def _coverage_gaps(
+    tile: Tile,
+    filters: LayerFilters,
+    scope: PlannerScope | None,
+    generation: int | None,
+    search: BBox,
+    need: Need,
+    run: Run,
+) -> bytes:
+    """Hexagons of demand for ``need`` that no working asset covers, at the resolution
+    the zoom calls for (or ``resolution``), as the hotspots are drawn; ``search`` in WGS84."""
+    assert scope is not None
+    statement = coverage_gap_statement(need)
+    in_bbox = mercator_box(filters.bbox) if filters.bbox is not None else (None,) * 4
+    params = {
+        **coverage_cells_params(
+            need,
+            box=search,
+            area_ids=scope.area_ids,
+            area=filters.area,
+            resolution=filters.resolution_or(hotspot_resolution(tile.z)),
+            generation=generation,
+        ),
+        "z": tile.z,
+        "x": tile.x,
+        "y": tile.y,
+        **dict(zip(("bxmin", "bymin", "bxmax", "bymax"), in_bbox, strict=True)),
+    }
+    (body,) = run(statement, statement.values(params))
     return bytes(body or b"")

@@ -131,6 +131,32 @@ def test_a_planner_gets_the_page_with_maplibre_reasons_and_organisation(
 
 
 @pytest.mark.django_db
+def test_the_page_carries_the_asset_layers_and_the_budget_control(force_planner: User) -> None:
+    client = Client()
+    client.force_login(force_planner)
+
+    html = client.get("/planner/").content.decode()
+
+    config = config_of(html)
+    for layer in ("streetlights", "cameras", "coverage-gaps", "interventions"):
+        assert config["tiles"][layer] == f"/tiles/{layer}/{{z}}/{{x}}/{{y}}.mvt"
+        assert f'data-layer="{layer}"' in html
+    assert config["api"]["priorities"] == "/api/v1/priorities"
+    assert [(n["code"], n["radius"]) for n in config["needs"]] == [("lighting", 25), ("cctv", 50)]
+    assert {n["code"]: n["unit_cost"] for n in config["needs"]} == {
+        "lighting": 2500,
+        "cctv": 15000,
+    }
+    assert [kind["code"] for kind in config["camera_kinds"]] == [
+        "public_space",
+        "traffic",
+        "private",
+    ]
+    for control in ("budget-form", "budget-intervention", "budget-amount", "unit-cost", "reach"):
+        assert f'id="{control}"' in html
+
+
+@pytest.mark.django_db
 def test_a_basemap_setting_reaches_the_page_and_its_policy(
     force_planner: User, settings: SettingsWrapper
 ) -> None:
@@ -380,3 +406,188 @@ def test_the_page_costs_three_queries_once_the_scope_is_cached(
     # 1. The session. 2. The user. 3. The planner's organisation (the areas are cached).
     with django_assert_num_queries(3):
         assert client.get("/planner/").status_code == 200
+
+
+# --------------------------------------------------------------------------------------
+# Street assets, coverage gaps and the budget control, in a browser
+# --------------------------------------------------------------------------------------
+
+# The distinct features drawn of a layer, as their properties (a feature cut by a tile edge
+# comes twice: deduplicated by the given keys).
+RENDERED = """([layer, keys]) => {
+    const seen = new Map();
+    for (const f of window.plannerMap.queryRenderedFeatures({layers: [layer]})) {
+        seen.set(keys.map((k) => f.properties[k]).join(':'), f.properties);
+    }
+    return [...seen.values()];
+}"""
+
+
+@pytest.fixture
+def worcester_assets(map_planner: User) -> dict[str, Any]:
+    """Street lights and cameras among the Worcester reports (made before the browser
+    starts), and what the coverage rule itself says is left uncovered.
+
+    Twelve lights on a line through the knot of poor-lighting reports, every third one
+    faulty; a public-space camera among the reports of being followed, a traffic camera
+    beside it and a private one in the middle of town.
+    """
+    from django.db import connection
+
+    from geo.coverage import Need, uncovered_demand_sql
+    from geo.models import Camera
+    from tests.geo.asset_factories import camera_at, light_at
+
+    lights = [
+        light_at((WORCESTER[0] - 0.0022 + 0.0004 * k, WORCESTER[1]), working=k % 3 != 2)
+        for k in range(12)
+    ]
+    east = (WORCESTER[0] + 0.022, WORCESTER[1])
+    camera_at(east, kind=Camera.Kind.PUBLIC_SPACE)
+    camera_at((east[0] + 0.003, east[1] + 0.001), kind=Camera.Kind.TRAFFIC)
+    camera_at((WORCESTER[0], WORCESTER[1] + 0.002), kind=Camera.Kind.PRIVATE, working=False)
+    uncovered = {}
+    for need in Need:
+        condition, params = uncovered_demand_sql(need)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM reports_report r WHERE {condition}", params)
+            uncovered[need.value] = int(cursor.fetchone()[0])
+    return {
+        "lights": len(lights),
+        "faulty": sum(not light.working for light in lights),
+        **uncovered,
+    }
+
+
+@pytest.fixture
+def priorities_worker(worcester_assets: dict[str, Any], settings: SettingsWrapper) -> Iterator[str]:
+    """A real Celery worker for queued priority runs, started before the browser."""
+    import geo.tasks  # noqa: F401 - the worker must know the task
+    from tests.support.celery import celery_worker_queue
+
+    with celery_worker_queue("test-planner-priorities") as queue:
+        settings.PRIORITIES_QUEUE = queue
+        yield queue
+
+
+def sign_in(page: Any, live_server: Any, planner: User) -> None:
+    page.goto(f"{live_server.url}/planner/")
+    page.fill("#id_username", planner.username)
+    page.fill("#id_password", PLANNER_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/planner/")
+    page.wait_for_function("() => window.plannerMap && window.plannerMap.loaded()")
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_planner_sees_assets_and_gaps_and_spends_a_budget_on_numbered_sites(
+    live_server: Any,
+    map_planner: User,
+    worcester_assets: dict[str, Any],
+    priorities_worker: str,
+    settings: SettingsWrapper,
+    chromium: Any,
+) -> None:
+    page = chromium.new_page(viewport={"width": 1280, "height": 800})
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on(
+        "console",
+        lambda message: (
+            problems.append(f"console: {message.text}") if message.type == "error" else None
+        ),
+    )
+    runs: list[str] = []
+    page.on(
+        "response",
+        lambda response: runs.append(response.url) if "/priorities/runs/" in response.url else None,
+    )
+    page.set_default_timeout(30_000)
+    sign_in(page, live_server, map_planner)
+    page.wait_for_selector("#area-picker option[value='wm-south-worcestershire']", state="attached")
+    # Worcester, with the reports of being followed 1.5 km east in view too.
+    page.evaluate(
+        "([lng, lat]) => window.plannerMap.jumpTo({center: [lng + 0.011, lat], zoom: 14})",
+        list(WORCESTER),
+    )
+    page.evaluate(IDLE)
+
+    # Street lights: each one, working and faulty told apart.
+    page.check("input[data-layer=streetlights]")
+    page.wait_for_function(f"() => ({RENDERED})(['streetlights-point', ['id']]).length > 0")
+    page.evaluate(IDLE)
+    lights = page.evaluate(RENDERED, ["streetlights-point", ["id"]])
+    assert len(lights) == worcester_assets["lights"]
+    assert sum(not light["working"] for light in lights) == worcester_assets["faulty"]
+    colours = page.evaluate(
+        "() => window.plannerMap.getPaintProperty('streetlights-point', 'circle-color')"
+    )
+    assert "working" in json.dumps(colours)
+
+    # Cameras, by kind; the lights go when unticked.
+    page.check("input[data-layer=cameras]")
+    page.wait_for_function(f"() => ({RENDERED})(['cameras-point', ['id']]).length === 3")
+    cameras = page.evaluate(RENDERED, ["cameras-point", ["id"]])
+    assert sorted(camera["kind"] for camera in cameras) == ["private", "public_space", "traffic"]
+    page.uncheck("input[data-layer=streetlights]")
+    page.evaluate(IDLE)
+    assert page.evaluate(RENDERED, ["streetlights-point", ["id"]]) == []
+
+    # Coverage gaps for lighting, then for CCTV: the reports no working asset covers.
+    page.check("input[data-layer=coverage-gaps]")
+    gap_sum = (
+        f"() => ({RENDERED})(['coverage-gaps-fill', ['i', 'j']])"
+        ".reduce((s, p) => s + p.uncovered_reports, 0)"
+    )
+    page.wait_for_function(f"() => ({gap_sum})() > 0")
+    page.evaluate(IDLE)
+    assert page.evaluate(gap_sum) == worcester_assets["lighting"]
+    page.select_option("#gap-intervention", "cctv")
+    page.wait_for_function(f"(n) => ({gap_sum})() === n", arg=worcester_assets["cctv"])
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "planner-map-assets.png"))
+
+    # Three new lights for £7,500 at £2,500 each, answered at once: numbered in order.
+    page.select_option("#budget-intervention", "lighting")
+    page.fill("#budget-amount", "7500")
+    page.fill("#unit-cost", "2500")
+    page.click("#budget-run")
+    page.wait_for_selector("#sites li >> nth=2")
+    ranks = page.eval_on_selector_all(".site-marker", "nodes => nodes.map((n) => n.textContent)")
+    assert sorted(ranks, key=int) == ["1", "2", "3"]
+    items = page.eval_on_selector_all(
+        "#sites li",
+        "nodes => nodes.map((n) =>"
+        " [n.dataset.rank, n.querySelector('[data-field=gain]').textContent])",
+    )
+    assert [rank for rank, _ in items] == ["1", "2", "3"]
+    gains = [float(text.split()[0].lstrip("+")) for _, text in items]
+    assert gains[0] > 0
+    # Greedy: each site adds no more than the one before it.
+    assert gains == sorted(gains, reverse=True)
+    summary = page.inner_text("#budget-summary")
+    assert "3 sites for £7,500 of £7,500" in summary
+    # A marker's popup gives its marginal gain.
+    page.click(".site-marker[data-rank='1']")
+    popup = page.wait_for_selector(".maplibregl-popup .site-popup[data-rank='1']")
+    assert f"{gains[0]:.1f} weighted" in popup.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "planner-map-sites.png"))
+    csv = page.request.get(page.get_attribute("#sites-csv", "href"))
+    assert csv.status == 200
+    assert len(csv.text().strip().splitlines()) == 1 + 3
+    assert runs == []
+
+    # A large question goes to a worker: progress, then the sites.
+    settings.PRIORITIES_INLINE_REPORTS = 0
+    page.select_option("#budget-intervention", "cctv")
+    page.fill("#budget-amount", "30000")
+    page.fill("#unit-cost", "15000")
+    page.click("#budget-run")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#sites li').length === 2"
+        " && !document.querySelector('#budget-run').disabled"
+    )
+    assert any(url.rstrip("/").split("/")[-1].isdigit() for url in runs)
+    assert page.eval_on_selector_all(".site-marker", "nodes => nodes.length") == 2
+    assert problems == []

@@ -1,6 +1,8 @@
 // The planner map: MapLibre GL JS over the planner's vector tiles, with filters, details on
-// click, an area picker and exports. Plain JS module, no build step; MapLibre's CSP build is
-// loaded before it as a classic script (window.maplibregl).
+// click, an area picker, exports, the street assets and the gaps in what they cover, and a
+// budget control that asks where new lights or cameras would do the most good. Plain JS
+// module, no build step; MapLibre's CSP build is loaded before it as a classic script
+// (window.maplibregl).
 //
 // Quick with a million reports behind it: every layer is a vector tile source drawn by the
 // GPU (never GeoJSON of all features, never a DOM node per feature); a filter change only
@@ -13,6 +15,12 @@ const maplibregl = window.maplibregl;
 
 const FILTER_DEBOUNCE_MS = 300;
 const EXPORT_POLL_MS = 1500;
+const PRIORITY_POLL_MS = 1000;
+// Chosen sites beyond this many are drawn as plain circles, without a numbered marker (a
+// marker is a DOM node); the list still numbers them all.
+const MAX_NUMBERED_SITES = 200;
+// Coverage gaps are worked out from every report in a tile: not asked for further out.
+const COVERAGE_GAPS_MIN_ZOOM = 10;
 // West Mercia, until the planner's own areas arrive.
 const START_BOUNDS = [[-3.24, 51.82], [-1.75, 52.99]];
 
@@ -21,7 +29,12 @@ const TILE_PARAMS = {
   hotspots: ["reasons", "time_band", "since", "until", "area"],
   places: ["area"],
   reports: ["reasons", "time_band", "since", "until", "area"],
+  streetlights: ["area"],
+  cameras: ["area"],
+  "coverage-gaps": ["area", "intervention"],
+  interventions: ["area"],
 };
+const TILE_LAYERS = Object.keys(TILE_PARAMS);
 
 const GI_COLOURS = [
   "match", ["to-number", ["get", "gi_class"], 0],
@@ -34,6 +47,11 @@ const GI_COLOURS = [
   "#c7ccd1",
 ];
 const CLASS_LABELS = Object.fromEntries(config.classes.map((c) => [String(c.code), c.label]));
+const NEEDS = Object.fromEntries(config.needs.map((n) => [n.code, n]));
+const CAMERA_KIND_LABELS = Object.fromEntries(config.camera_kinds.map((k) => [k.code, k.label]));
+const INTERVENTION_KIND_LABELS = Object.fromEntries(config.intervention_kinds.map((k) => [k.code, k.label]));
+const CSS = getComputedStyle(document.documentElement);
+const colour = (name) => CSS.getPropertyValue(name).trim();
 const REASON_LABELS = Object.fromEntries(config.reasons.map((r) => [r.code, r.label]));
 const BAND_LABELS = Object.fromEntries(config.bands.map((b) => [b.code, b.label]));
 const TREND_LABELS = {
@@ -113,6 +131,7 @@ function readFilters() {
     until,
     area: $("#area-only").checked ? state.areaCode : "",
     class: $("#gi-class").value,
+    intervention: $("#gap-intervention").value,
   };
 }
 
@@ -178,16 +197,31 @@ window.plannerMap = map;
 map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-left");
 map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-left");
 
-const INTERACTIVE = ["places-hull", "places-point", "reports-point", "hotspots-fill"];
+const INTERACTIVE = [
+  "places-hull",
+  "places-point",
+  "reports-point",
+  "streetlights-point",
+  "cameras-point",
+  "interventions-point",
+  "coverage-gaps-fill",
+  "hotspots-fill",
+];
+
+const EMPTY = { type: "FeatureCollection", features: [] };
+// Counted features (far out) carry a count; single ones an id.
+const COUNTED = ["has", "count"];
+const SIZE_BY_COUNT = (small, large) => ["interpolate", ["linear"], ["sqrt", ["to-number", ["get", "count"], 1]], 1, small, 40, large];
 
 function addLayers(filters) {
-  map.addSource("service-area", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
-  map.addSource("selection", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
-  for (const layer of ["hotspots", "places", "reports"]) {
+  map.addSource("service-area", { type: "geojson", data: EMPTY });
+  map.addSource("selection", { type: "geojson", data: EMPTY });
+  map.addSource("sites", { type: "geojson", data: EMPTY });
+  for (const layer of TILE_LAYERS) {
     map.addSource(layer, {
       type: "vector",
       tiles: [tileUrl(layer, filters)],
-      minzoom: 0,
+      minzoom: layer === "coverage-gaps" ? COVERAGE_GAPS_MIN_ZOOM : 0,
       maxzoom: 16,
       attribution: layer === "hotspots" ? "StreetSafe reports" : undefined,
     });
@@ -217,6 +251,29 @@ function addLayers(filters) {
     filter: SHOWN,
     minzoom: 12,
     paint: { "line-color": "#ffffff", "line-width": 0.6, "line-opacity": 0.8 },
+  });
+  map.addLayer({
+    id: "coverage-gaps-fill",
+    type: "fill",
+    source: "coverage-gaps",
+    "source-layer": "coverage-gaps",
+    layout: { visibility: "none" },
+    paint: {
+      "fill-color": [
+        "interpolate", ["linear"], ["to-number", ["get", "uncovered"], 0],
+        0, "#edf8b1", 4, "#7fcdbb", 16, "#2c7fb8", 64, "#253494",
+      ],
+      "fill-opacity": 0.8,
+    },
+  });
+  map.addLayer({
+    id: "coverage-gaps-line",
+    type: "line",
+    source: "coverage-gaps",
+    "source-layer": "coverage-gaps",
+    layout: { visibility: "none" },
+    minzoom: 13,
+    paint: { "line-color": "#253494", "line-width": 0.5, "line-opacity": 0.6 },
   });
   map.addLayer({
     id: "service-area-line",
@@ -265,18 +322,98 @@ function addLayers(filters) {
       ],
     },
   });
+  // Street lights: amber if working, dark with a red ring if not; far out, a circle per
+  // cell sized by its count, ringed red where any is faulty.
+  map.addLayer({
+    id: "streetlights-point",
+    type: "circle",
+    source: "streetlights",
+    "source-layer": "streetlights",
+    layout: { visibility: "none" },
+    paint: {
+      "circle-color": ["case", COUNTED, colour("--light-working"), ["boolean", ["get", "working"], true], colour("--light-working"), colour("--light-faulty")],
+      "circle-opacity": ["case", COUNTED, 0.6, 0.95],
+      "circle-stroke-color": [
+        "case",
+        COUNTED, ["case", [">", ["to-number", ["get", "faulty"], 0], 0], colour("--faulty-ring"), "#ffffff"],
+        ["boolean", ["get", "working"], true], "#ffffff",
+        colour("--faulty-ring"),
+      ],
+      "circle-stroke-width": ["case", COUNTED, 1, ["boolean", ["get", "working"], true], 0.8, 1.8],
+      "circle-radius": [
+        "interpolate", ["linear"], ["zoom"],
+        10, ["case", COUNTED, SIZE_BY_COUNT(2, 12), 2],
+        18, ["case", COUNTED, SIZE_BY_COUNT(3, 16), 6],
+      ],
+    },
+  });
+  // Cameras by kind; a camera that does not work is faded and ringed red.
+  map.addLayer({
+    id: "cameras-point",
+    type: "circle",
+    source: "cameras",
+    "source-layer": "cameras",
+    layout: { visibility: "none" },
+    paint: {
+      "circle-color": [
+        "case", COUNTED, colour("--camera-public"),
+        ["match", ["get", "kind"], "traffic", colour("--camera-traffic"), "private", colour("--camera-private"), colour("--camera-public")],
+      ],
+      "circle-opacity": ["case", COUNTED, 0.6, ["boolean", ["get", "working"], true], 0.95, 0.45],
+      "circle-stroke-color": ["case", COUNTED, "#ffffff", ["boolean", ["get", "working"], true], "#ffffff", colour("--faulty-ring")],
+      "circle-stroke-width": 1.5,
+      "circle-radius": [
+        "interpolate", ["linear"], ["zoom"],
+        10, ["case", COUNTED, SIZE_BY_COUNT(3, 12), 3.5],
+        18, ["case", COUNTED, SIZE_BY_COUNT(4, 16), 8],
+      ],
+    },
+  });
+  // Interventions: filled once done, hollow while planned (a date still to come).
+  map.addLayer({
+    id: "interventions-point",
+    type: "circle",
+    source: "interventions",
+    "source-layer": "interventions",
+    layout: { visibility: "none" },
+    paint: {
+      "circle-color": ["case", [">", ["get", "date"], todayText()], "#ffffff", "#6a3d9a"],
+      "circle-stroke-color": "#6a3d9a",
+      "circle-stroke-width": 2.5,
+      "circle-radius": ["interpolate", ["linear"], ["zoom"], 10, 4, 18, 9],
+    },
+  });
   map.addLayer({
     id: "selection-line",
     type: "line",
     source: "selection",
     paint: { "line-color": "#111111", "line-width": 2.5 },
   });
+  // Each chosen site's reach, under its numbered marker.
+  map.addLayer({
+    id: "sites-circle",
+    type: "circle",
+    source: "sites",
+    paint: {
+      "circle-color": colour("--site"),
+      "circle-opacity": 0.25,
+      "circle-stroke-color": colour("--site"),
+      "circle-stroke-width": 2,
+      "circle-radius": ["interpolate", ["linear"], ["zoom"], 10, 4, 18, 14],
+    },
+  });
+}
+
+function todayText() {
+  const now = new Date();
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}`;
 }
 
 map.on("load", () => {
   const filters = readFilters();
   addLayers(filters);
-  for (const layer of ["hotspots", "places", "reports"]) appliedTiles[layer] = tileUrl(layer, filters);
+  for (const layer of TILE_LAYERS) appliedTiles[layer] = tileUrl(layer, filters);
   applyLayerToggles();
   applyClassFilter(filters.class);
   loadServiceArea();
@@ -319,6 +456,10 @@ const LAYER_GROUPS = {
   hotspots: ["hotspots-fill", "hotspots-line"],
   places: ["places-hull", "places-point"],
   reports: ["reports-point"],
+  streetlights: ["streetlights-point"],
+  cameras: ["cameras-point"],
+  "coverage-gaps": ["coverage-gaps-fill", "coverage-gaps-line"],
+  interventions: ["interventions-point"],
 };
 
 function applyLayerToggles() {
@@ -342,7 +483,7 @@ function applyFilters() {
     setStatus(problem, { error: true });
     return;
   }
-  for (const layer of ["hotspots", "places", "reports"]) {
+  for (const layer of TILE_LAYERS) {
     const url = tileUrl(layer, filters);
     if (appliedTiles[layer] === url) continue;
     appliedTiles[layer] = url;
@@ -357,7 +498,7 @@ function filtersChanged() {
   debounce = setTimeout(applyFilters, FILTER_DEBOUNCE_MS);
 }
 
-for (const input of document.querySelectorAll("#reasons input, #time-band, #since, #until, #gi-class, #area-only")) {
+for (const input of document.querySelectorAll("#reasons input, #time-band, #since, #until, #gi-class, #area-only, #gap-intervention")) {
   input.addEventListener("change", filtersChanged);
 }
 for (const input of document.querySelectorAll("input[data-layer]")) {
@@ -435,6 +576,10 @@ function showDetails(...children) {
 
 const number = (value) => (typeof value === "number" ? value.toLocaleString("en-GB") : value ?? "–");
 const fixed = (value, digits) => (typeof value === "number" ? value.toFixed(digits) : "–");
+const money = (value) =>
+  typeof value === "number" ? value.toLocaleString("en-GB", { style: "currency", currency: "GBP", maximumFractionDigits: 0 }) : "–";
+const reportsText = (n) => `${number(n)} ${n === 1 ? "report" : "reports"}`;
+const percent = (share) => (typeof share === "number" ? `${(100 * share).toFixed(1)}%` : "–");
 
 function countsTable(counts, labels) {
   const rows = Object.entries(counts || {}).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
@@ -602,16 +747,103 @@ function showReport(feature) {
   );
 }
 
+function countedAssets(p, noun) {
+  const faulty = Number(p.faulty || 0);
+  return [
+    el("h3", {}, `${number(p.count)} ${noun} here`),
+    el("p", { "data-field": "asset-counts" }, `${number(p.working)} working, ${number(faulty)} not working.`),
+    el("p", { class: "small" }, "Zoom in to see each one."),
+  ];
+}
+
+function showLight(feature) {
+  const p = feature.properties;
+  if (p.count !== undefined) {
+    showDetails(...countedAssets(p, "street lights"));
+    return;
+  }
+  showDetails(
+    el("h3", {}, p.label || "Street light"),
+    el(
+      "dl",
+      {},
+      el("dt", {}, "Working"), el("dd", { "data-field": "working" }, p.working ? "Yes" : "No: faulty, so it covers nothing"),
+      el("dt", {}, "Lamp"), el("dd", {}, [p.lamp_type, p.wattage ? `${p.wattage} W` : null].filter(Boolean).join(", ") || "–"),
+    ),
+  );
+}
+
+function showCamera(feature) {
+  const p = feature.properties;
+  if (p.count !== undefined) {
+    showDetails(...countedAssets(p, "cameras"));
+    return;
+  }
+  showDetails(
+    el("h3", {}, p.label || "Camera"),
+    el(
+      "dl",
+      {},
+      el("dt", {}, "Kind"), el("dd", { "data-field": "kind" }, CAMERA_KIND_LABELS[p.kind] || p.kind),
+      el("dt", {}, "Working"), el("dd", {}, p.working ? "Yes" : "No"),
+      el("dt", {}, "Range"), el("dd", {}, p.range_m ? `${p.range_m} m` : "Not known"),
+    ),
+    p.kind !== "public_space" ? el("p", { class: "small" }, "Only working public-space cameras count as CCTV cover.") : null,
+  );
+}
+
+function showIntervention(feature) {
+  const p = feature.properties;
+  const planned = p.date > todayText();
+  showDetails(
+    el("h3", {}, INTERVENTION_KIND_LABELS[p.kind] || p.kind),
+    el(
+      "dl",
+      {},
+      el("dt", {}, planned ? "Planned for" : "Done on"), el("dd", { "data-field": "date" }, p.date),
+      el("dt", {}, "Reports within"), el("dd", {}, `${number(p.radius_m)} m`),
+      el("dt", {}, "Cost"), el("dd", {}, typeof p.cost === "number" ? money(p.cost) : "–"),
+    ),
+  );
+}
+
+function showGap(feature) {
+  const p = feature.properties;
+  const need = NEEDS[readFilters().intervention];
+  map.getSource("selection").setData({ type: "Feature", properties: {}, geometry: feature.geometry });
+  showDetails(
+    el("h3", {}, `Coverage gap: ${need ? need.label.toLowerCase() : "lighting"}`),
+    el(
+      "dl",
+      {},
+      el("dt", {}, "Cell"), el("dd", {}, `${p.resolution} m hexagon`),
+      el("dt", {}, "Not covered"), el("dd", { "data-field": "uncovered" }, `${reportsText(p.uncovered_reports)} (weighted ${fixed(p.uncovered, 1)})`),
+      el("dt", {}, "Already covered"), el("dd", { "data-field": "covered" }, `${reportsText(p.covered_reports)} (weighted ${fixed(p.covered, 1)})`),
+    ),
+    el("p", { class: "small" }, need ? `Covered: a working ${need.code === "cctv" ? "public-space camera" : "street light"} within ${need.radius} m.` : null),
+  );
+}
+
 map.on("click", (event) => {
+  // A chosen site's marker opens its own popup (MapLibre hears it through this event).
+  if (event.originalEvent?.target?.closest?.(".site-marker")) return;
   const layers = INTERACTIVE.filter((id) => map.getLayer(id) && map.getLayoutProperty(id, "visibility") !== "none");
   const features = map.queryRenderedFeatures(event.point, { layers });
   state.lastClick = event.lngLat;
   const byLayer = (id) => features.find((f) => f.layer.id === id);
   const place = byLayer("places-point") || byLayer("places-hull");
   const report = byLayer("reports-point");
+  const light = byLayer("streetlights-point");
+  const camera = byLayer("cameras-point");
+  const done = byLayer("interventions-point");
+  const gap = byLayer("coverage-gaps-fill");
   const cell = byLayer("hotspots-fill");
   if (place) showPlace(place, event.lngLat);
   else if (report) showReport(report);
+  else if (done) showIntervention(done);
+  else if (camera) showCamera(camera);
+  else if (light) showLight(light);
+  else if (gap) showGap(gap);
   else if (cell) showHotspot(cell, event.lngLat);
   else clearDetails();
 });
@@ -702,4 +934,201 @@ async function followExport(item, name, job) {
 
 for (const button of document.querySelectorAll("button[data-export-layer]")) {
   button.addEventListener("click", () => startExport(button));
+}
+
+// ---------------------------------------------------------------------------------------
+// Where to spend a budget
+// ---------------------------------------------------------------------------------------
+
+// A JSON request whose status matters (200 answered, 202 queued): a 4xx names the faulty
+// parameters from the API's `errors`.
+async function requestJSON(path, params) {
+  const url = new URL(path, window.location.href);
+  for (const [name, value] of Object.entries(params || {})) {
+    if (value !== "" && value !== undefined && value !== null) url.searchParams.set(name, value);
+  }
+  const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    // Not JSON: the status line says enough.
+  }
+  if (!response.ok) {
+    const named = Object.entries(body?.errors || {})
+      .map(([name, messages]) => `${name}: ${[].concat(messages).join(" ")}`)
+      .join("; ");
+    throw new Error(named || body?.detail || `${response.status} ${response.statusText}`);
+  }
+  return { status: response.status, body };
+}
+
+const budget = { asked: 0, markers: [], answer: null };
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function budgetQuestion() {
+  return {
+    intervention: $("#budget-intervention").value,
+    budget: $("#budget-amount").value.trim(),
+    unit_cost: $("#unit-cost").value.trim(),
+    radius: $("#reach").value.trim(),
+    area: state.areaCode,
+  };
+}
+
+function setBudgetStatus(children, { error = false } = {}) {
+  const status = $("#budget-status");
+  status.replaceChildren(...[].concat(children).filter((c) => c !== null && c !== undefined));
+  status.classList.toggle("error", error);
+}
+
+function showBudgetDefaults() {
+  const need = NEEDS[$("#budget-intervention").value];
+  $("#unit-cost").placeholder = need && need.unit_cost ? `${need.unit_cost} (the usual cost)` : "";
+  $("#reach").placeholder = need ? `${need.radius} (its coverage radius)` : "";
+}
+$("#budget-intervention").addEventListener("change", showBudgetDefaults);
+showBudgetDefaults();
+
+// Follows a queued run until its answer is ready, showing its progress; null if the
+// planner has asked something else since.
+async function followRun(run, asked) {
+  let job = run;
+  for (;;) {
+    if (asked !== budget.asked) return null;
+    if (job.status === "ready") {
+      return (await requestJSON(job.result_url || `${job.url}/result`)).body;
+    }
+    if (job.status === "failed") throw new Error(job.error || "the run failed");
+    const progress = typeof job.progress === "number" ? job.progress : 0;
+    setBudgetStatus([
+      el("span", { "data-field": "run-status" }, `Working it out (${job.status}, ${Math.round(100 * progress)}%)…`),
+      el("progress", { max: "1", value: String(progress) }),
+    ]);
+    await sleep(PRIORITY_POLL_MS);
+    job = (await requestJSON(job.url)).body;
+  }
+}
+
+async function chooseSites(event) {
+  event.preventDefault();
+  const question = budgetQuestion();
+  if (!(Number(question.budget) > 0)) {
+    setBudgetStatus("Give a budget above £0.", { error: true });
+    return;
+  }
+  const asked = ++budget.asked;
+  const button = $("#budget-run");
+  button.disabled = true;
+  setBudgetStatus("Choosing sites…");
+  try {
+    const first = await requestJSON(config.api.priorities, question);
+    const answer = first.status === 202 ? await followRun(first.body, asked) : first.body;
+    if (answer === null || asked !== budget.asked) return;
+    showSites(answer, question);
+    setBudgetStatus("");
+  } catch (error) {
+    if (asked === budget.asked) setBudgetStatus(`Could not choose sites: ${error.message}`, { error: true });
+  } finally {
+    if (asked === budget.asked) button.disabled = false;
+  }
+}
+$("#budget-form").addEventListener("submit", chooseSites);
+
+function clearSites() {
+  for (const marker of budget.markers) marker.remove();
+  budget.markers = [];
+  budget.answer = null;
+  map.getSource("sites")?.setData(EMPTY);
+  $("#sites").replaceChildren();
+  $("#budget-result").hidden = true;
+}
+$("#sites-clear").addEventListener("click", () => {
+  clearSites();
+  setBudgetStatus("");
+});
+
+function reasonsText(reasons) {
+  const rows = Object.entries(reasons || {}).sort((a, b) => b[1] - a[1]);
+  return rows.map(([code, weight]) => `${REASON_LABELS[code] || code} (${fixed(weight, 1)})`).join("; ") || "–";
+}
+
+function sitePopup(p) {
+  return el(
+    "div",
+    { class: "site-popup", "data-rank": p.rank },
+    el("h3", {}, `Site ${p.rank}`),
+    el(
+      "dl",
+      {},
+      el("dt", {}, "Newly covers"), el("dd", { "data-field": "gain" }, `${fixed(p.gain, 1)} weighted (${reportsText(p.reports)})`),
+      el("dt", {}, "Reasons"), el("dd", {}, reasonsText(p.reasons)),
+      el("dt", {}, "Cost"), el("dd", {}, money(p.cost)),
+      el("dt", {}, "So far"), el("dd", {}, `${money(p.total_cost)} for ${fixed(p.total_gain, 1)}: ${percent(p.share)} of the uncovered demand`),
+      el("dt", {}, "Where"), el("dd", {}, p.source === "lamp_column" ? "On an existing lamp column" : "Middle of a gap"),
+    ),
+  );
+}
+
+function downloadLink(answer, question, format) {
+  if (answer.run !== undefined && answer.run !== null) {
+    return `/api/v1/priorities/runs/${encodeURIComponent(answer.run)}/result?format=${format}`;
+  }
+  const query = new URLSearchParams(Object.entries({ ...question, format }).filter(([, v]) => v !== ""));
+  return `${config.api.priorities}?${query}`;
+}
+
+function showSites(answer, question) {
+  clearSites();
+  budget.answer = answer;
+  const features = answer.features || [];
+  map.getSource("sites")?.setData({ type: "FeatureCollection", features });
+  const items = features.map((feature, index) => {
+    const p = feature.properties;
+    const at = feature.geometry.coordinates;
+    let marker = null;
+    if (index < MAX_NUMBERED_SITES) {
+      const element = el("div", { class: "site-marker", "data-rank": p.rank, title: `Site ${p.rank}` }, String(p.rank));
+      marker = new maplibregl.Marker({ element })
+        .setLngLat(at)
+        .setPopup(new maplibregl.Popup({ offset: 14, maxWidth: "22rem" }).setDOMContent(sitePopup(p)))
+        .addTo(map);
+      budget.markers.push(marker);
+    }
+    const item = el(
+      "li",
+      { tabindex: "0", "data-rank": p.rank },
+      el("span", { class: "rank" }, String(p.rank)),
+      el("span", { class: "gain", "data-field": "gain" }, `+${fixed(p.gain, 1)} (${reportsText(p.reports)})`),
+      el("span", { class: "n" }, `${money(p.total_cost)} · ${percent(p.share)}`),
+    );
+    const open = () => {
+      map.flyTo({ center: at, zoom: Math.max(map.getZoom(), 16) });
+      if (marker && !marker.getPopup().isOpen()) marker.togglePopup();
+    };
+    item.addEventListener("click", open);
+    item.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") open();
+    });
+    return item;
+  });
+  $("#sites").replaceChildren(...items);
+  $("#budget-summary").replaceChildren(
+    features.length
+      ? `${features.length} sites for ${money(answer.cost_total)} of ${money(answer.budget)} ` +
+          `cover ${percent(answer.share_covered)} of the uncovered demand` +
+          (typeof answer.reports_covered === "number" ? ` (${number(answer.reports_covered)} of ${number(answer.demand_reports)} reports).` : ".")
+      : "No uncovered demand to cover here: no site would help.",
+  );
+  $("#sites-csv").href = absolute(downloadLink(answer, question, "csv"));
+  $("#sites-gpkg").href = absolute(downloadLink(answer, question, "gpkg"));
+  $("#budget-result").hidden = false;
+  if (features.length) {
+    const lons = features.map((f) => f.geometry.coordinates[0]);
+    const lats = features.map((f) => f.geometry.coordinates[1]);
+    map.fitBounds(
+      [[Math.min(...lons), Math.min(...lats)], [Math.max(...lons), Math.max(...lats)]],
+      { padding: 80, maxZoom: 16, duration: 0 },
+    );
+  }
 }
