@@ -145,15 +145,14 @@ class AreaSummary:
 # The reports a summary counts: those of an area, or those inside a place's hull.
 # An area's own reports and those of the areas inside it: reports and places carry their
 # local policing area, so a force's summary is that of its policing areas.
-_AREA_REPORTS = """
-    WHERE area_id IN (
-        WITH RECURSIVE inside(id) AS (
-            SELECT %(area)s::bigint
-            UNION SELECT a.id FROM geo_area a JOIN inside ON a.parent_id = inside.id
-        )
-        SELECT id FROM inside
+_INSIDE_SQL = """
+    WITH RECURSIVE inside(id) AS (
+        SELECT %(area)s::bigint
+        UNION SELECT a.id FROM geo_area a JOIN inside ON a.parent_id = inside.id
     )
+    SELECT id FROM inside
 """
+_AREA_REPORTS = f"WHERE area_id IN ({_INSIDE_SQL})"
 _PLACE_REPORTS = (
     "WHERE ST_Covers((SELECT hull FROM geo_place WHERE id = %(place)s), location)"
     " AND area_id = %(area)s"
@@ -205,19 +204,23 @@ SELECT
      FROM (
         SELECT place.* FROM geo_place place
         JOIN geo_hotspotgeneration g ON g.id = place.generation_id AND g.status = 'live'
-        WHERE place.area_id IN (
-            WITH RECURSIVE inside(id) AS (
-                SELECT %(area)s::bigint
-                UNION SELECT a.id FROM geo_area a JOIN inside ON a.parent_id = inside.id
-            )
-            SELECT id FROM inside
-        )
+        WHERE place.area_id IN ({inside})
         ORDER BY place.report_count DESC, place.id
         LIMIT %(top)s
      ) p)
 """
 
 BAND_NAMES = ("day", "evening", "night", "unknown")
+
+
+def area_inside_ids(area: Area) -> list[int]:
+    """The area's id and those of every area inside it, in one query."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM ({_INSIDE_SQL}) inside ORDER BY id",
+            {"area": area.pk},
+        )
+        return [area_id for (area_id,) in cursor.fetchall()]
 
 
 def area_summary(*, area: Area, top: int = 5) -> AreaSummary:
@@ -237,7 +240,7 @@ def area_summary(*, area: Area, top: int = 5) -> AreaSummary:
 def _summary_counts(which: str, params: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     """The summary's counts, monthly series and trend; and its top places, as read."""
     with connection.cursor() as cursor:
-        cursor.execute(_SUMMARY_SQL.format(which=which), params)
+        cursor.execute(_SUMMARY_SQL.format(which=which, inside=_INSIDE_SQL), params)
         unsafe, safe, reasons, bands, months, top_places = cursor.fetchone()
     reasons = reasons or [0] * len(REASON_CODES)
     bands = bands or [0] * len(BAND_NAMES)

@@ -61,3 +61,20 @@ def exports_purge_expired_task() -> int:
     from geo.exports import exports_purge_expired
 
     return exports_purge_expired()
+
+
+@shared_task(
+    name="geo.tasks.priority_run_task",
+    # A database restart or failover: the run starts again from the beginning.
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=5,
+)
+def priority_run_task(run_id: int) -> str:
+    """Answers a planner's priorities question; returns its status (ready or failed).
+    Safe to run twice."""
+    from geo.priorities import priority_run
+
+    return priority_run(run_id=run_id).status

@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, include, path
 
-from geo import apis, export_apis
+from geo import apis, evidence_apis, export_apis
 
 api_urlpatterns: list[URLPattern | URLResolver] = [
     path("hotspots", apis.HotspotListApi.as_view(), name="hotspots"),
@@ -10,6 +10,9 @@ api_urlpatterns: list[URLPattern | URLResolver] = [
     path("places/<int:place_id>", apis.PlaceDetailApi.as_view(), name="place-detail"),
     path("areas", apis.AreaListApi.as_view(), name="areas"),
     path("areas/<str:code>/summary", apis.AreaSummaryApi.as_view(), name="area-summary"),
+    path(
+        "areas/<str:code>/evidence", evidence_apis.EvidencePackApi.as_view(), name="area-evidence"
+    ),
     path("public/hotspots", apis.PublicHotspotListApi.as_view(), name="public-hotspots"),
     path("exports", export_apis.ExportListCreateApi.as_view(), name="exports-list"),
     path("exports/<int:export_id>", export_apis.ExportDetailApi.as_view(), name="exports-detail"),

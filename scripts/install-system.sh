@@ -3,7 +3,9 @@
 set -euo pipefail
 
 # chromium: the planner map's browser test drives Debian's Chromium (never a downloaded one).
-packages=(postgresql-15-postgis-3 redis-server gdal-bin chromium)
+# libpango, fonts-dejavu-core: WeasyPrint lays out the evidence pack's PDF with Pango.
+packages=(postgresql-15-postgis-3 redis-server gdal-bin chromium
+  libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core)
 command -v npm >/dev/null || packages+=(nodejs npm)
 command -v python3.11 >/dev/null || packages+=(python3.11 python3.11-venv python3.11-dev)
 

@@ -198,6 +198,9 @@ REST_FRAMEWORK = {
     # How many proxies in front set X-Forwarded-For. 0 trusts only the socket's address, so
     # a client cannot dodge the throttle by sending a header of its own.
     "NUM_PROXIES": NUM_PROXIES,
+    # `format` is an ordinary query parameter here (exports, priorities, the evidence pack
+    # take csv, gpkg, pdf...), not DRF's switch between renderers, which would 404 them.
+    "URL_FORMAT_OVERRIDE": None,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -235,7 +238,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
     # Django's own handler would print every line a second time.
-    "loggers": {"django": {"handlers": ["console"], "propagate": False}},
+    "loggers": {
+        "django": {"handlers": ["console"], "propagate": False},
+        # WeasyPrint and fontTools log every layout step of a PDF at INFO.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+    },
 }
 
 # Planner layers.
@@ -264,6 +272,9 @@ TILES_REPORT_POINTS_MIN_ZOOM = envint("TILES_REPORT_POINTS_MIN_ZOOM", "14", mini
 TILES_HOTSPOT_ZOOMS = [int(v) for v in envnumbers("TILES_HOTSPOT_ZOOMS", "12,14")]
 # Places as their hulls from this zoom on, as their centroids below it.
 TILES_PLACE_HULLS_MIN_ZOOM = envint("TILES_PLACE_HULLS_MIN_ZOOM", "13", minimum=0)
+# Street lights and cameras each from this zoom on (where a tile holds at most
+# TILES_MAX_FEATURES of them), counted in cells below it.
+TILES_ASSET_POINTS_MIN_ZOOM = envint("TILES_ASSET_POINTS_MIN_ZOOM", "12", minimum=0)
 # --- end of vector tiles ---
 
 # --- Exports (geo/exports.py) ---
@@ -294,9 +305,54 @@ CELERY_BEAT_SCHEDULE["purge-expired-exports"] = {
 # CCTV when a working public-space camera is.
 LIGHT_RADIUS_M = envint("LIGHT_RADIUS_M", "25", minimum=1)
 CAMERA_RADIUS_M = envint("CAMERA_RADIUS_M", "50", minimum=1)
+# Candidate sites for new lights or cameras are the centres of the finest hotspot hexagons
+# holding uncovered demand, at most this many (those holding the most); for CCTV as many
+# existing lamp columns again. The answer's time grows with it.
+PRIORITIES_MAX_CANDIDATES = envint("PRIORITIES_MAX_CANDIDATES", "5000", minimum=1)
+# A question whose scope holds at most this many uncovered demand reports is answered in
+# the request (200); a larger one by a Celery worker (202), followed through its status URL.
+PRIORITIES_INLINE_REPORTS = envint("PRIORITIES_INLINE_REPORTS", "20000", minimum=0)
+# The cost of one new site, in pounds, when the planner gives none: set them from your own
+# contracts. A complete new residential street light is "around £2,500" (Cheshire West and
+# Chester's street lighting facts), in line with Richmond's 2016 answer to a freedom of
+# information request: £600-£1,400 to supply and erect a 5-10 m column, plus about £1,000
+# for the power connection. A redeployable camera was costed at £10,000, £7,000 to buy and
+# the rest to move it around (New Milton Town Council, 2023); a fixed public-space camera
+# with its power and its link to the control room costs more, hence £15,000.
+PRIORITIES_UNIT_COST_LIGHTING = envfloat("PRIORITIES_UNIT_COST_LIGHTING", "2500", minimum=0.01)
+PRIORITIES_UNIT_COST_CCTV = envfloat("PRIORITIES_UNIT_COST_CCTV", "15000", minimum=0.01)
+# The Celery queue priority tasks go to: "celery" is the one every worker consumes.
+PRIORITIES_QUEUE = envstr("PRIORITIES_QUEUE", "celery")
 # --- end of assets, coverage and priorities ---
 
+# --- The evidence pack (geo/evidence.py) ---
+# The budget the pack spends on each intervention when the planner names none, in pounds.
+EVIDENCE_BUDGET = envfloat("EVIDENCE_BUDGET", "50000", minimum=1)
+EVIDENCE_TOP_PLACES = envint("EVIDENCE_TOP_PLACES", "10", minimum=1)
+# The most past interventions the pack evaluates, newest first.
+EVIDENCE_MAX_INTERVENTIONS = envint("EVIDENCE_MAX_INTERVENTIONS", "50", minimum=1)
+# --- end of the evidence pack ---
+
 # --- Interventions and their evaluation (geo/evaluation.py) ---
+# The distance around an intervention within which reports count as its own, in metres,
+# when the planner gives none: the street around the site, not the lamp's pool of light
+# (LIGHT_RADIUS_M), because a pin is placed by hand and a phone's fix strays by tens of
+# metres. At most INTERVENTION_MAX_RADIUS_M, so that the treated reports stay a small part
+# of the local policing area they are compared with.
+INTERVENTION_RADIUS_M = envint("INTERVENTION_RADIUS_M", "100", minimum=1)
+INTERVENTION_MAX_RADIUS_M = envint("INTERVENTION_MAX_RADIUS_M", "1000", minimum=1)
+if INTERVENTION_RADIUS_M > INTERVENTION_MAX_RADIUS_M:
+    raise ImproperlyConfigured(
+        f"INTERVENTION_RADIUS_M ({INTERVENTION_RADIUS_M}) must be at most "
+        f"INTERVENTION_MAX_RADIUS_M ({INTERVENTION_MAX_RADIUS_M})"
+    )
+# Whole months compared before an intervention, and at most as many after it.
+EVALUATION_MONTHS = envint("EVALUATION_MONTHS", "12", minimum=1)
+# Each of the four counts (near and in the rest of the area, before and after) must reach
+# this for a rate ratio to be given; below it the evaluation says there are too few.
+EVALUATION_MIN_COUNT = envint("EVALUATION_MIN_COUNT", "10", minimum=1)
+# How long the public "you said, we did" list is kept in the cache, in seconds.
+PUBLIC_ACTIONS_CACHE_SECONDS = envint("PUBLIC_ACTIONS_CACHE_SECONDS", "300", minimum=0)
 # --- end of interventions ---
 
 # --- The planner map (geo/planner.py) ---
@@ -310,4 +366,7 @@ PLANNER_BASEMAP_URL = (
     if envstr("PLANNER_BASEMAP_URL", "").strip()
     else ""
 )
+# GeoJSON pages of street lights and cameras: the default and the most a client may ask.
+ASSETS_PAGE_SIZE = envint("ASSETS_PAGE_SIZE", "500", minimum=1)
+ASSETS_MAX_PAGE_SIZE = envint("ASSETS_MAX_PAGE_SIZE", "5000", minimum=1)
 # --- end of the planner map ---

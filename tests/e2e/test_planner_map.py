@@ -590,4 +590,15 @@ def test_a_planner_sees_assets_and_gaps_and_spends_a_budget_on_numbered_sites(
     )
     assert any(url.rstrip("/").split("/")[-1].isdigit() for url in runs)
     assert page.eval_on_selector_all(".site-marker", "nodes => nodes.length") == 2
+
+    # The chosen area's evidence pack, for the budget in the form, as a page and as PDF.
+    assert page.is_hidden("#evidence-links")
+    page.select_option("#area-picker", "wm-south-worcestershire")
+    page.wait_for_selector("#evidence-links", state="visible")
+    html_href = page.eval_on_selector("#evidence-html", "a => a.href")
+    assert "/areas/wm-south-worcestershire/evidence?budget=30000" in html_href
+    pack = page.request.get(html_href)
+    assert pack.status == 200 and "Evidence pack: South Worcestershire" in pack.text()
+    pdf = page.request.get(page.eval_on_selector("#evidence-pdf", "a => a.href"))
+    assert pdf.status == 200 and pdf.body().startswith(b"%PDF")
     assert problems == []

@@ -547,8 +547,26 @@ function unionBox(boxes) {
   ];
 }
 
+// The evidence pack of the chosen area, for the budget in the budget form.
+function updateEvidenceLinks() {
+  const area = (state.areas || []).find((a) => a.code === state.areaCode);
+  $("#evidence-links").hidden = !area;
+  $("#evidence-hint").hidden = Boolean(area);
+  if (!area) return;
+  const query = new URLSearchParams();
+  const amount = $("#budget-amount").value.trim();
+  if (Number(amount) > 0) query.set("budget", amount);
+  const base = `${config.api.areas}/${encodeURIComponent(area.code)}/evidence`;
+  $("#evidence-area").textContent = area.name;
+  $("#evidence-html").href = `${base}?${query}`;
+  query.set("format", "pdf");
+  $("#evidence-pdf").href = `${base}?${query}`;
+}
+$("#budget-amount").addEventListener("input", updateEvidenceLinks);
+
 $("#area-picker").addEventListener("change", (event) => {
   state.areaCode = event.target.value;
+  updateEvidenceLinks();
   const area = state.areas.find((a) => a.code === state.areaCode);
   const box = area ? unionBox([area.bbox]) : unionBox(state.areas.map((a) => a.bbox));
   if (box) map.fitBounds(box, { padding: 30 });
