@@ -153,7 +153,8 @@ def _import_assets() -> dict[str, Any]:
         "import_assets",
         str(CAMERAS_FILE),
         kind="camera",
-        id_field="cam_number",
+        # No id field: cam_number repeats (146 distinct of 212), so ids come from positions,
+        # as load_demo does.
         label_field="location",
         kind_field="notes",
         verbosity=0,
