@@ -1,6 +1,7 @@
 """Celery tasks for the analysis: thin shells over one service each, safe to run twice."""
 
 import logging
+from typing import Any
 
 from celery import shared_task
 from django.db import OperationalError
@@ -9,6 +10,15 @@ from geo.hotspots.rebuild import hotspots_rebuild
 from geo.hotspots.schedule import hotspots_rebuild_soon, rebuild_lock
 
 logger = logging.getLogger(__name__)
+
+# A database restart or failover: the task starts again from the beginning, after a while.
+RETRY_ON_DATABASE_ERRORS: dict[str, Any] = {
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": True,
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+    "max_retries": 5,
+}
 
 
 @shared_task(
@@ -34,12 +44,7 @@ def hotspots_rebuild_task() -> int | None:
 
 @shared_task(
     name="geo.tasks.export_run_task",
-    # A database restart or failover: the export starts again from the beginning.
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=5,
+    **RETRY_ON_DATABASE_ERRORS,
 )
 def export_run_task(export_id: int) -> str:
     """Writes a planner's export; returns its status (ready or failed). Safe to run twice."""
@@ -50,11 +55,7 @@ def export_run_task(export_id: int) -> str:
 
 @shared_task(
     name="geo.tasks.exports_purge_expired_task",
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=5,
+    **RETRY_ON_DATABASE_ERRORS,
 )
 def exports_purge_expired_task() -> int:
     """Deletes expired export files, keeping their records; returns how many expired."""
@@ -65,12 +66,7 @@ def exports_purge_expired_task() -> int:
 
 @shared_task(
     name="geo.tasks.priority_run_task",
-    # A database restart or failover: the run starts again from the beginning.
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=5,
+    **RETRY_ON_DATABASE_ERRORS,
 )
 def priority_run_task(run_id: int) -> str:
     """Answers a planner's priorities question; returns its status (ready or failed).
