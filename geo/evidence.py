@@ -147,6 +147,29 @@ _HOT_CELLS_SQL = """
     ORDER BY c.gi_class
 """
 
+# The existing assets that cover each need, inside the areas: what the sites are chosen
+# around. At most MAP_MAX_ASSETS of each, as dots.
+_ASSETS_SQL = {
+    Need.LIGHTING: """
+        SELECT ST_X(a.location_projected), ST_Y(a.location_projected) FROM geo_streetlight a
+        WHERE a.working AND EXISTS (
+            SELECT 1 FROM geo_areapart part
+            WHERE part.area_id = ANY(%(areas)s) AND ST_Intersects(part.geom, a.location)
+        )
+        LIMIT %(limit)s
+    """,
+    Need.CCTV: """
+        SELECT ST_X(a.location_projected), ST_Y(a.location_projected) FROM geo_camera a
+        WHERE a.working AND a.kind = 'public_space' AND EXISTS (
+            SELECT 1 FROM geo_areapart part
+            WHERE part.area_id = ANY(%(areas)s) AND ST_Intersects(part.geom, a.location)
+        )
+        LIMIT %(limit)s
+    """,
+}
+ASSET_COLOURS = {Need.LIGHTING: "#d9a400", Need.CCTV: "#7b3294"}
+MAP_MAX_ASSETS = 20000
+
 _POINTS_SQL = """
     SELECT ST_X(p), ST_Y(p)
     FROM unnest(%(lon)s::float8[], %(lat)s::float8[]) WITH ORDINALITY AS t(lon, lat, n),
@@ -162,9 +185,10 @@ def evidence_map(
     priorities: Sequence[Priorities],
     interventions: Sequence[Intervention],
 ) -> tuple[SafeString, int | None]:
-    """The area's outline, its hot spots, the chosen sites numbered in order (a letter per
-    intervention when there are several) and past interventions, as inline SVG; and the
-    hexagon resolution drawn."""
+    """The area's outline, its hot spots, the working lights and public-space cameras that
+    already cover reports, the chosen sites numbered in order (a letter per intervention when
+    there are several) and past interventions, as inline SVG; and the hexagon resolution
+    drawn."""
     srid = settings.ANALYSIS_SRID
     with connection.cursor() as cursor:
         cursor.execute(_OUTLINE_SQL, {"tolerance": 0.0005, "srid": srid, "area": area.pk})
@@ -178,6 +202,12 @@ def evidence_map(
                 {"size": resolution / 2, "resolution": resolution, "areas": list(area_ids)},
             )
             cells = cursor.fetchall()
+        assets: dict[Need, list[tuple[float, float]]] = {}
+        for plan in priorities:
+            cursor.execute(
+                _ASSETS_SQL[plan.need], {"areas": list(area_ids), "limit": MAP_MAX_ASSETS}
+            )
+            assets[plan.need] = cursor.fetchall()
         sites = [(p, site) for p in priorities for site in p.sites]
         points = [(site.longitude, site.latitude) for _, site in sites] + [
             (item.location.x, item.location.y) for item in interventions
@@ -203,6 +233,17 @@ def evidence_map(
         format_html('<path d="{}" fill="{}" stroke="none"/>', d, HOT_COLOURS[min(cls, 3)])
         for cls, d in cells
     ]
+    for need, dots in assets.items():
+        shapes += [
+            format_html(
+                '<circle cx="{}" cy="{}" r="{}" fill="{}" fill-opacity="0.8"/>',
+                round(x, 1),
+                round(-y, 1),
+                2.5 * unit,
+                ASSET_COLOURS[need],
+            )
+            for x, y in dots
+        ]
     lettered = len(priorities) > 1
     for (plan, site), (x, y) in zip(sites, projected, strict=False):
         label = f"{plan.need.value[0].upper()}{site.rank}" if lettered else str(site.rank)

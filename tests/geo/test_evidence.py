@@ -119,6 +119,8 @@ def test_the_page_shows_the_counts_the_map_the_places_the_sites_and_past_work(fo
     svg = html[html.index("<svg") : html.index("</svg>")]
     assert 'fill="#d73027"' in svg or 'fill="#f46d43"' in svg
     assert [int(n) for n in re.findall(r">(\d+)</text>", svg)] == [1, 2, 3]
+    # The one working light, which the sites are chosen around.
+    assert svg.count('fill="#d9a400"') == 1
     # The same choice as the priorities API makes for the same question.
     asked = get(
         force_planner,
@@ -168,6 +170,8 @@ def test_both_interventions_by_default_with_lettered_sites(force_planner):
     svg = html[html.index("<svg") : html.index("</svg>")]
     labels = re.findall(r">([LC]\d+)</text>", svg)
     assert "L1" in labels and "C1" in labels
+    # No camera is there to draw.
+    assert 'fill="#7b3294"' not in svg
 
 
 def test_the_pdf_is_a_download_with_the_same_content(force_planner):
