@@ -65,6 +65,17 @@ def exports_purge_expired_task() -> int:
 
 
 @shared_task(
+    name="geo.tasks.jobs_fail_abandoned_task",
+    **RETRY_ON_DATABASE_ERRORS,
+)
+def jobs_fail_abandoned_task() -> int:
+    """Fails the exports and priority runs no worker will finish; returns how many."""
+    from geo.jobs import jobs_fail_abandoned
+
+    return jobs_fail_abandoned()
+
+
+@shared_task(
     name="geo.tasks.priority_run_task",
     **RETRY_ON_DATABASE_ERRORS,
 )

@@ -298,6 +298,18 @@ CELERY_BEAT_SCHEDULE["purge-expired-exports"] = {
     "task": "geo.tasks.exports_purge_expired_task",
     "schedule": 3600,
 }
+# An export or priority run still queued or running this long after it was asked for (or
+# started) was abandoned by its worker: it is marked failed, checked every ten minutes.
+JOB_ABANDONED_SECONDS = envint("JOB_ABANDONED_SECONDS", "7200", minimum=60)
+if JOB_ABANDONED_SECONDS <= EXPORT_GDAL_TIMEOUT_SECONDS:
+    raise ImproperlyConfigured(
+        f"JOB_ABANDONED_SECONDS ({JOB_ABANDONED_SECONDS}) must be more than "
+        f"EXPORT_GDAL_TIMEOUT_SECONDS ({EXPORT_GDAL_TIMEOUT_SECONDS})"
+    )
+CELERY_BEAT_SCHEDULE["fail-abandoned-jobs"] = {
+    "task": "geo.tasks.jobs_fail_abandoned_task",
+    "schedule": 600,
+}
 # --- end of exports ---
 
 # --- Assets, coverage and priorities (geo/assets.py, geo/coverage.py, geo/priorities.py) ---

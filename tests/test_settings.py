@@ -40,6 +40,13 @@ def test_check_deploy_prints_no_warnings_with_production_values():
         ("DEBUG", "maybe"),
         ("DATABASE_URL", "mysql://localhost/x"),
         ("REDIS_URL", "localhost:6379"),
+        ("LIGHT_RADIUS_M", "0"),
+        ("PRIORITIES_UNIT_COST_CCTV", "free"),
+        ("EVALUATION_MONTHS", "0"),
+        ("EVIDENCE_BUDGET", "-1"),
+        ("INTERVENTION_RADIUS_M", "5000"),
+        # Not more than the slowest step of an export may take.
+        ("JOB_ABANDONED_SECONDS", "600"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(variable, value):
