@@ -8,6 +8,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.db.models.fields.related import ManyToManyField
 from django.forms import ModelMultipleChoiceField
 from django.http import HttpRequest
+from rest_framework.authtoken.models import TokenProxy
 
 from geo.access import PLANNERS_GROUP
 from geo.models import Area, Export, Organisation, PlannerProfile
@@ -114,6 +115,11 @@ class ExportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     readonly_fields = fields
 
+
+# DRF's plaintext tokens are gone (migration geo 0008): planners' tokens are knox's, whose
+# admin lists them by their first characters and lets them be revoked.
+if admin.site.is_registered(TokenProxy):
+    admin.site.unregister(TokenProxy)
 
 # Street assets and interventions have their own modules; importing them registers them.
 from geo import admin_assets, admin_interventions  # noqa: E402, F401

@@ -38,7 +38,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.gis",
     "rest_framework",
+    # Only for the migration that hashed its plaintext tokens into knox's (geo 0008).
     "rest_framework.authtoken",
+    # Planners' API tokens, stored as SHA-512 digests: a copy of the database lets nobody
+    # call the API as a planner.
+    "knox",
     "rest_framework_gis",
     "drf_spectacular",
     "geo",
@@ -187,7 +191,7 @@ REST_FRAMEWORK = {
     # Token first: a request without credentials is then a 401 that names the scheme
     # (WWW-Authenticate: Token), which API clients and QGIS understand; the web map logs in.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "streetsafe.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
@@ -201,6 +205,13 @@ REST_FRAMEWORK = {
     # `format` is an ordinary query parameter here (exports, priorities, the evidence pack
     # take csv, gpkg, pdf...), not DRF's switch between renderers, which would 404 them.
     "URL_FORMAT_OVERRIDE": None,
+}
+
+REST_KNOX = {
+    # A planner's token lasts until it is revoked (create_planner --token replaces it, the
+    # admin deletes it), as QGIS projects keep it.
+    "TOKEN_TTL": None,
+    "AUTH_HEADER_PREFIX": "Token",
 }
 
 SPECTACULAR_SETTINGS = {

@@ -7,7 +7,7 @@ Fixtures in tests/conftest.py give them to any test; the helpers here make more.
 """
 
 from django.contrib.auth.models import Group, User
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from geo.models import Area, Organisation, PlannerProfile
@@ -42,6 +42,6 @@ def client_for(user: User | None) -> APIClient:
     """An API client that sends the user's token, as QGIS and scripts do; anonymous for None."""
     client = APIClient()
     if user is not None:
-        token, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        _, key = AuthToken.objects.create(user=user, expiry=None)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return client

@@ -41,9 +41,9 @@ def towns(settings: Any) -> None:
 
 
 def token_of(user: Any) -> str:
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
-    return Token.objects.create(user=user).key
+    return AuthToken.objects.create(user=user, expiry=None)[1]
 
 
 def test_gdal_reads_hotspots_and_report_points_with_a_planners_token(towns, live_server):

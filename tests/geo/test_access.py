@@ -19,8 +19,8 @@ from django.contrib.auth.models import AnonymousUser, Group, User
 from django.contrib.gis.geos import GEOSGeometry
 from django.core.management.base import CommandError
 from django.urls import path
+from knox.models import AuthToken
 from pytest_django import DjangoAssertNumQueries
-from rest_framework.authtoken.models import Token
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.test import APIClient
@@ -64,7 +64,7 @@ def _codes(area_ids: Iterable[int]) -> list[str]:
 
 
 def _token(out: str) -> str:
-    match = re.search(r"^Token: ([0-9a-f]{40})$", out, re.MULTILINE)
+    match = re.search(r"^Token: ([0-9a-f]{64})$", out, re.MULTILINE)
     assert match, out
     return match.group(1)
 
@@ -301,7 +301,7 @@ def test_create_planner_makes_an_active_planner_of_the_organisation_without_a_pa
     assert (user.email, user.is_active, user.is_staff) == ("sam@example.org", True, False)
     assert not user.has_usable_password()
     assert planner_organisation(user) == shropshire_council
-    assert not Token.objects.filter(user=user).exists()
+    assert not AuthToken.objects.filter(user=user).exists()
 
 
 def test_create_planner_finds_the_organisation_by_name_and_takes_the_password_from_the_environment(
@@ -375,18 +375,32 @@ def test_create_planner_prints_one_token_that_lets_the_planner_in_by_header(
 
     assert response.status_code == 200
     assert response.json() == {"organisation": "shropshire-council", "areas": ["wm-shropshire"]}
-    # Asked again, the same token; a wrong or missing one is refused.
-    assert (
-        _token(run("create_planner", "sam", "--organisation", "shropshire-council", "--token"))
-        == key
-    )
-    assert Token.objects.count() == 1
-    response = client.get("/planner-only", HTTP_AUTHORIZATION=f"Token {'0' * 40}")
+    # Only its digest is stored: nothing in the database is the token itself.
+    stored = AuthToken.objects.get()
+    assert key not in stored.digest and stored.token_key == key[:15]
+    # A wrong or missing one is refused.
+    response = client.get("/planner-only", HTTP_AUTHORIZATION=f"Token {key[:15]}{'0' * 49}")
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == "Token"
     assert response.json() == {"detail": "Invalid token."}
     assert client.get("/planner-only").status_code == 401
     assert client.get("/planner-only", HTTP_AUTHORIZATION=f"Token {key}").status_code == 200
+
+
+@with_planner_view
+def test_asking_for_a_token_again_replaces_the_old_one(
+    run: Callable[..., str], shropshire_council: Organisation
+) -> None:
+    old = _token(run("create_planner", "sam", "--organisation", "shropshire-council", "--token"))
+    out = run("create_planner", "sam", "--organisation", "shropshire-council", "--token")
+    new = _token(out)
+    client = APIClient()
+
+    assert new != old
+    assert "It replaces the 1 token(s) they had" in out
+    assert AuthToken.objects.count() == 1
+    assert client.get("/planner-only", HTTP_AUTHORIZATION=f"Token {old}").status_code == 401
+    assert client.get("/planner-only", HTTP_AUTHORIZATION=f"Token {new}").status_code == 200
 
 
 @with_planner_view

@@ -4,7 +4,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Q
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from geo.access import organisation_area_ids, planner_upsert
 from geo.models import Organisation
@@ -18,7 +18,8 @@ class Command(BaseCommand):
         "Creates a planner of an organisation, or updates the user with this name: puts "
         "them in the planners group and links them to the organisation. A new user given "
         "no password gets an unusable one; an existing one keeps theirs. With --token, "
-        "prints the planner's API token (made if they have none), for API clients and QGIS."
+        "prints a new API token for API clients and QGIS (only its digest is stored, so it "
+        "is shown once), which replaces any token they had."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -36,7 +37,7 @@ class Command(BaseCommand):
             help="the environment variable holding their password (never on the command line)",
         )
         parser.add_argument(
-            "--token", action="store_true", help="print their API token, making one if needed"
+            "--token", action="store_true", help="make and print a new API token, replacing theirs"
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -69,11 +70,19 @@ class Command(BaseCommand):
         if not user.is_active:
             self.stdout.write("  Their account is inactive: they see nothing until it is active.")
         if options["token"]:
-            token, _ = Token.objects.get_or_create(user=user)
-            self.stdout.write(f"Token: {token.key}")
+            # Only a digest is stored, so a token cannot be shown again: a new one
+            # replaces any the planner had.
+            revoked, _ = AuthToken.objects.filter(user=user).delete()
+            _, key = AuthToken.objects.create(user=user, expiry=None)
+            self.stdout.write(f"Token: {key}")
+            if revoked:
+                self.stdout.write(
+                    f"  It replaces the {revoked} token(s) they had, which no longer work."
+                )
             self.stdout.write(
                 "  Send it as the header 'Authorization: Token <token>'. Keep it as secret as "
-                "a password; delete it in the admin (Auth Token) to revoke it."
+                "a password: it is shown only now. Delete it in the admin (Knox: Auth tokens) "
+                "to revoke it."
             )
 
 
