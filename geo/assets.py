@@ -8,7 +8,6 @@ Python's csv module, which is faster) and upserts them by external id per owner.
 """
 
 import csv
-import io
 import math
 import re
 import time
@@ -64,10 +63,11 @@ def _asset_changed(**kwargs: Any) -> None:
 
 # --- Importing street lights and cameras -------------------------------------------------
 #
-# A file is read in Python only to parse and check each value; the rows that pass go to
-# the database in one COPY into a temporary table, and PostGIS does the rest in a few
-# set-based statements: the transformations (to WGS84 and to ANALYSIS_SRID) and one
-# INSERT ... ON CONFLICT that creates, updates or leaves alone each asset.
+# A file is read in Python only to parse and check each value; the rows that pass stream to
+# the database in one COPY into a temporary table (the database takes in one part while
+# Python reads the next), and PostGIS does the rest in a few set-based statements: the
+# transformations (to WGS84, for a file in another system, and to ANALYSIS_SRID) and one
+# statement that creates, updates or leaves alone each asset.
 
 LIGHT = "light"
 CAMERA = "camera"
@@ -242,9 +242,20 @@ def assets_import(
     reader = _open_reader(Path(path), layer=layer, plan=plan)
     if reader.srid != WGS84:
         _check_srid(reader.srid, option="--srid" if srid is not None else "FILE")
-    staged = _read(reader, plan, progress)
-    with transaction.atomic(), connection.cursor() as cursor:
-        created, updated, unstored = _store(cursor, staged, plan, reader, organisation)
+    try:
+        staged, text = _read(reader, plan, progress)
+        with transaction.atomic(), connection.cursor() as cursor:
+            created, updated, unstored = _store(
+                cursor, staged, text, plan, reader, organisation, transform=_TRANSFORM
+            )
+    except _TransformRefused:
+        # Rare (a point far outside the analysis system's domain, or a bad one in the file's
+        # own system): reading the file again costs less than guarding every import.
+        staged, text = _read(reader, plan, None)
+        with transaction.atomic(), connection.cursor() as cursor:
+            created, updated, unstored = _store(
+                cursor, staged, text, plan, reader, organisation, transform=_SAFE_TRANSFORM
+            )
     assets_changed()
     return AssetImportResult(
         source=reader.description,
@@ -369,6 +380,8 @@ class _Reader:
     # What the coordinates are called in messages.
     x_name: str
     y_name: str
+    # The coordinates are read as text from fields, not as numbers from a geometry.
+    text_coordinates: bool = True
     # The number of rows expected, for progress.
     expected: int
 
@@ -457,7 +470,8 @@ class _CsvReader(_Reader):
                         number,
                         record[x_index],
                         record[y_index],
-                        [record[i].strip() or None for i in indexes],
+                        # (A comprehension costs a call even when it has nothing to do.)
+                        [record[i].strip() or None for i in indexes] if indexes else [],
                     )
         except (UnicodeDecodeError, csv.Error) as error:
             raise AssetImportError(f"FILE: {self.path} cannot be read as CSV: {error}") from error
@@ -536,6 +550,7 @@ class _GdalReader(_Reader):
         _check_fields(plan, where, fields)
         self.indexes = [fields.index(field) for _, field in plan.read()]
         self.use_geometry = plan.x_field is None
+        self.text_coordinates = not self.use_geometry
         if plan.x_field is not None and plan.y_field is not None:
             self.x_name, self.y_name = plan.x_field, plan.y_field
             self.indexes += [fields.index(plan.x_field), fields.index(plan.y_field)]
@@ -620,50 +635,68 @@ def _check_srid(srid: int, *, option: str) -> None:
 
 @dataclass
 class _Staged:
-    """The rows that passed the checks in Python, in COPY's text format, and those that
-    did not."""
+    """What reading found: counted while the rows' text streams into COPY, so complete only
+    once COPY has taken all of it."""
 
-    text: io.StringIO
     unit: str
+    # The ids were made from the positions in Python (for WGS84 coordinates); else the
+    # database makes them after transforming the points.
+    has_ids: bool
     # Rows read, and of them those staged.
     rows: int = 0
     good: int = 0
     skipped: list[SkippedRow] = field(default_factory=list)
-    # The ids were made from the positions in Python (for WGS84 coordinates); else the
-    # database makes them after transforming the points.
-    has_ids: bool = False
 
 
-# The temporary table's columns, in the order _read writes them.
-_STAGING_COLUMNS = ("seq", "row", "external_id", "x", "y", *_ATTRIBUTES)
+# The temporary table's columns that _read writes, before the attributes read.
+_STAGING_COLUMNS = ("seq", "row", "external_id", "x", "y")
+# Rows sent to COPY at a time: the database parses one part while Python reads the next.
+COPY_ROWS = 2_000
+# Numbers that float() read and that are written with only these characters (no exponent,
+# spaces or underscores), and too short to overflow or underflow, are ones the database
+# reads as the same floats: coordinates written so (both together, as one string) go to
+# COPY as they were read, which is cheaper than writing the parsed numbers again.
+_PLAIN_COORDINATES = re.compile(r"[-+.0-9]{2,200}").fullmatch
+_POSITION_ID = f"{POSITION_ID_PREFIX}%.{POSITION_DECIMALS}f,%.{POSITION_DECIMALS}f"
 
 
-def _read(reader: _Reader, plan: _Plan, progress: ImportProgress | None) -> _Staged:
-    """Every row parsed and checked, the good ones written for COPY.
+def _read(
+    reader: _Reader, plan: _Plan, progress: ImportProgress | None
+) -> tuple[_Staged, Iterator[str]]:
+    """The rows' text for COPY, made as it is taken, and what reading them found."""
+    staged = _Staged(unit=reader.unit, has_ids=plan.id_field is not None or reader.srid == WGS84)
+    return staged, _copy_text(reader, plan, staged, progress)
+
+
+def _copy_text(
+    reader: _Reader, plan: _Plan, staged: _Staged, progress: ImportProgress | None
+) -> Iterator[str]:
+    """Every row parsed and checked, the good ones as COPY's text, COPY_ROWS at a time.
 
     The loop is the only Python that runs per row, so it is kept plain: one call to parse
     each value read, none for the coordinates unless they are bad.
     """
-    staged = _Staged(text=io.StringIO(), unit=reader.unit)
-    write = staged.text.write
+    lines: list[str] = []
+    write = lines.append
     names = [name for name, _ in plan.read()]
     parsers = [_parser(plan, name, field) for name, field in plan.read()]
     id_at = names.index("external_id") if "external_id" in names else None
-    # The staged columns label..range_m: constants, with the values read put in place.
-    layout = _layout(plan, names)
-    template = [None if isinstance(at, int) else at for at in layout]
-    placed = [(column, at) for column, at in enumerate(layout) if isinstance(at, int)]
-    constant_tail = "\t".join(map(_copy_text, template))
+    # The attributes read (_staged_columns), each after a tab; none: the staging table's
+    # defaults.
+    attributes = [at for at, name in enumerate(names) if name != "external_id"]
+    tail = ""
     lonlat = reader.srid == WGS84
-    staged.has_ids = id_at is not None or lonlat
-    position = f"{POSITION_ID_PREFIX}{{:.{POSITION_DECIMALS}f}},{{:.{POSITION_DECIMALS}f}}".format
+    # A layer's geometry gives numbers, fields give text.
+    text_coordinates = reader.text_coordinates
+    plain = _PLAIN_COORDINATES
+    position_id = _POSITION_ID
     # Each id's first row: its place among the rows read, and its number in the file.
     first_row: dict[str, tuple[int, int]] = {}
     positions: dict[str, int] = {}
     unit, expected, every = reader.unit, reader.expected, PROGRESS_EVERY
     # The id as COPY reads it: NULL until the database makes it from the position.
     id_text = "\\N"
-    count = 0
+    count = good = 0
     for raw in reader.rows():
         count += 1
         if count % every == 0 and progress is not None:
@@ -681,7 +714,7 @@ def _read(reader: _Reader, plan: _Plan, progress: ImportProgress | None) -> _Sta
                 # False for infinities and NaN too.
                 if not (-180 <= x <= 180 and -90 <= y <= 90):
                     raise ValueError(
-                        _out_of_range(reader, x, y, from_geometry=isinstance(x_raw, float))
+                        _out_of_range(reader, x, y, from_geometry=not text_coordinates)
                     )
             elif not (math.isfinite(x) and math.isfinite(y)):
                 raise ValueError(f"the coordinates ({x_raw}, {y_raw}) are not finite numbers")
@@ -697,49 +730,66 @@ def _read(reader: _Reader, plan: _Plan, progress: ImportProgress | None) -> _Sta
                     raise ValueError(
                         f"the id {given!r} is also on {unit} {first[1]}, which is kept"
                     )
-                id_text = _copy_text(given)
+                id_text = _copy_text_of(given)
             elif lonlat:
-                id_text = position(x, y)
+                # As "{:.6f}".format writes them, in a third of the time.
+                id_text = position_id % (x, y)
                 nth = positions[id_text] = positions.get(id_text, 0) + 1
                 if nth > 1:
                     id_text = f"{id_text}#{nth}"
         except ValueError as error:
             staged.skipped.append(SkippedRow(number, str(error), unit))
             continue
-        staged.good += 1
-        tail = constant_tail
-        if placed:
-            attributes = template.copy()
-            for column, at in placed:
-                attributes[column] = parsed[at]
-            tail = "\t".join(map(_copy_text, attributes))
-        write(f"{count}\t{number}\t{id_text}\t{x!r}\t{y!r}\t{tail}\n")
-    staged.rows = count
+        good += 1
+        if attributes:
+            tail = "".join(["\t" + _copy_text_of(parsed[at]) for at in attributes])
+        if not (text_coordinates and plain(x_raw + y_raw)):
+            x_raw, y_raw = repr(x), repr(y)
+        write(f"{count}\t{number}\t{id_text}\t{x_raw}\t{y_raw}{tail}\n")
+        if len(lines) == COPY_ROWS:
+            yield "".join(lines)
+            lines.clear()
+    staged.rows, staged.good = count, good
     if progress is not None:
         progress(count, count)
-    staged.text.seek(0)
-    return staged
+    yield "".join(lines)
+
+
+class _CopyStream:
+    """What COPY reads (psycopg2 calls ``read``): the staged text, made part by part while
+    the database takes in the part before.
+
+    An error while reading ends the text early and is kept in ``error``, to be raised once
+    COPY has finished: psycopg2 would replace it by its own.
+    """
+
+    def __init__(self, parts: Iterator[str]) -> None:
+        self.parts = parts
+        self.error: Exception | None = None
+
+    def read(self, size: int = -1) -> str:
+        if self.error is not None:
+            return ""
+        try:
+            return next(self.parts, "")
+        except Exception as error:
+            self.error = error
+            return ""
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def _copy_text(value: Any) -> str:
+def _copy_text_of(value: Any) -> str:
     """A value as COPY's text format writes it: \\N for NULL, special characters escaped."""
     if value is None:
         return "\\N"
     return str(value).translate(_COPY_ESCAPES)
 
 
-def _layout(plan: _Plan, names: list[str]) -> list[Any]:
-    """For each staged attribute column, the position of its value among those read, or the
-    value itself when nothing is read for it."""
-    constants: dict[str, Any] = {"label": "", "working": None, "lamp_type": ""}
-    if plan.camera_kind is not None:
-        constants["kind"] = plan.camera_kind
-    return [
-        names.index(column) if column in names else constants.get(column) for column in _ATTRIBUTES
-    ]
+def _staged_columns(plan: _Plan) -> list[str]:
+    """The staging table's columns that COPY fills, in the order _read writes them."""
+    return [*_STAGING_COLUMNS, *(name for name, _ in plan.read() if name != "external_id")]
 
 
 def _number(raw: str, name: str) -> float:
@@ -823,41 +873,58 @@ def _whole_number(value: str | None, *, field_name: str) -> int | None:
     return number
 
 
+class _TransformRefused(Exception):
+    """PROJ refused to transform a point, failing a whole statement (and so the import's
+    transaction): the import starts again with a transform that gives such a point NULL."""
+
+
+# How the statements transform: ST_Transform, or (SAFE_TRANSFORM_SQL) a function that is
+# slower but gives NULL for a point PROJ refuses.
+_TRANSFORM = "ST_Transform"
+_SAFE_TRANSFORM = "pg_temp.asset_transform"
+
+
 def _store(
-    cursor: Any, staged: _Staged, plan: _Plan, reader: _Reader, organisation: Organisation | None
+    cursor: Any,
+    staged: _Staged,
+    text: Iterator[str],
+    plan: _Plan,
+    reader: _Reader,
+    organisation: Organisation | None,
+    *,
+    transform: str,
 ) -> tuple[int, int, list[SkippedRow]]:
-    """COPY, transform, upsert: (created, updated, the rows the database could not place)."""
+    """COPY, transform, write: (created, updated, the rows the database could not place)."""
     model: type[Asset] = Streetlight if plan.kind == LIGHT else Camera
     table = model._meta.db_table
-    # Compiling these statements takes longer than running them uncompiled.
-    cursor.execute("SET LOCAL jit = off")
-    # Other imports and edits of this table wait; readers do not. Nothing else then adds
-    # an asset between the count below and the insert.
-    cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+    # Compiling these statements takes longer than running them uncompiled. The sorts and
+    # hashes of tens of thousands of rows stay in memory.
+    cursor.execute("SET LOCAL jit = off; SET LOCAL work_mem = '64MB'")
     cursor.execute(CREATE_STAGING_SQL)
-    cursor.copy_expert(f"COPY asset_input ({', '.join(_STAGING_COLUMNS)}) FROM STDIN", staged.text)
-    params = {"srid": reader.srid, "analysis_srid": settings.ANALYSIS_SRID}
-    # PROJ refuses a point far outside some systems' domain, failing the whole statement:
-    # then again with a function that gives that point NULL, which is slower.
-    try:
-        with transaction.atomic():
-            cursor.execute(READY_SQL.format(transform="ST_Transform"), params)
-    except DatabaseError:
+    if transform == _SAFE_TRANSFORM:
         cursor.execute(SAFE_TRANSFORM_SQL)
-        cursor.execute(READY_SQL.format(transform="pg_temp.asset_transform"), params)
-    cursor.execute(UNPLACEABLE_SQL)
-    unplaced = [
-        SkippedRow(
-            number,
-            f"the point ({x:g}, {y:g}) in EPSG:{reader.srid} is not one that system can "
-            "place on the earth",
-            staged.unit,
+    stream = _CopyStream(text)
+    cursor.copy_expert(f"COPY asset_input ({', '.join(_staged_columns(plan))}) FROM STDIN", stream)
+    if stream.error is not None:
+        raise stream.error
+    # Other imports and edits of this table wait from here on; readers do not. Nothing
+    # else then adds or changes an asset between the count below and the writes, which
+    # match the staged rows to what is stored without ON CONFLICT.
+    cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+
+    unplaced: list[SkippedRow] = []
+    if reader.srid == WGS84:
+        # Checked in Python to be longitudes and latitudes: nothing to transform first.
+        points = WGS84_POINTS_SQL
+    else:
+        points = "asset_ready"
+        _transforming(
+            cursor, READY_SQL.format(transform=transform), {"srid": reader.srid}, transform
         )
-        for number, x, y in cursor.fetchall()
-    ]
-    if not staged.has_ids:
-        cursor.execute("SET LOCAL work_mem = '64MB'")
-        cursor.execute(POSITION_IDS_SQL, {"prefix": POSITION_ID_PREFIX})
+        cursor.execute(UNPLACEABLE_SQL)
+        unplaced += _unplaced(cursor.fetchall(), staged, reader)
+        if not staged.has_ids:
+            cursor.execute(POSITION_IDS_SQL, {"prefix": POSITION_ID_PREFIX})
 
     owner = organisation.pk if organisation is not None else None
     owned = "organisation_id IS NULL" if owner is None else "organisation_id = %(owner)s"
@@ -869,6 +936,11 @@ def _store(
     # At least this many assets are new: all the rows staged on a first import; else those
     # beyond the owner's assets, which at most that many of them can update.
     adding = staged.good - len(unplaced) - owners
+    params = {
+        "owner": owner,
+        "analysis_srid": settings.ANALYSIS_SRID,
+        "camera_kind": plan.camera_kind or Camera.Kind.PUBLIC_SPACE,
+    }
     with _bulk_indexes(
         cursor,
         table,
@@ -876,59 +948,133 @@ def _store(
         # Without conflicts to find, the unique index is built again too.
         unique_too=first_import,
     ):
-        cursor.execute(
-            _upsert_sql(plan, model=model, insert_only=first_import),
-            {"owner": owner, "camera_kind": plan.camera_kind or Camera.Kind.PUBLIC_SPACE},
+        sql = _write_sql(
+            plan,
+            table=table,
+            points=points,
+            owned=owned,
+            transform=transform,
+            insert_only=first_import,
         )
-        (created, updated) = (cursor.rowcount, 0) if first_import else cursor.fetchone()
-    cursor.execute("DROP TABLE asset_input, asset_ready")
+        _transforming(cursor, sql, params, transform)
+        (created, updated, unchanged) = (
+            (cursor.rowcount, 0, 0) if first_import else cursor.fetchone()
+        )
+    # The rows written or left alone are those the analysis system placed: look for the
+    # others only when there are any.
+    if staged.good - len(unplaced) - created - updated - unchanged > 0:
+        cursor.execute(SAFE_TRANSFORM_SQL)
+        cursor.execute(UNPLACED_SQL.format(points=points), params)
+        unplaced += _unplaced(cursor.fetchall(), staged, reader)
+    cursor.execute(f"DROP TABLE asset_input{', asset_ready' if points == 'asset_ready' else ''}")
     return created, updated, unplaced
 
 
-def _upsert_sql(plan: _Plan, *, model: type[Asset], insert_only: bool) -> str:
-    """One INSERT of every staged row. Unless the owner has no assets of this kind yet (a
-    plain INSERT, whose row count is what it created), one that updates those stored with
-    another position or attribute, leaves the rest, and counts what it created and updated."""
-    defaults = {
-        "label": "r.label",
-        "working": "coalesce(r.working, true)",
-        "lamp_type": "r.lamp_type",
-        "wattage": "r.wattage",
-        "kind": "coalesce(r.kind, %(camera_kind)s)",
-        "range_m": "r.range_m",
-    }
+def _transforming(cursor: Any, sql: str, params: dict[str, Any], transform: str) -> None:
+    """Runs a statement that transforms points with ``transform``; if it fails with
+    ST_Transform, raises _TransformRefused to start the import again with the safe one."""
+    try:
+        cursor.execute(sql, params)
+    except DatabaseError as error:
+        if transform != _TRANSFORM:
+            raise
+        raise _TransformRefused from error
+
+
+def _unplaced(
+    found: list[tuple[int, float, float]], staged: _Staged, reader: _Reader
+) -> list[SkippedRow]:
+    """The rows (number, x, y as read) whose point could not be placed, as skipped."""
+    return [
+        SkippedRow(
+            number,
+            f"the point ({x:g}, {y:g}) in EPSG:{reader.srid} is not one that system can "
+            "place on the earth",
+            staged.unit,
+        )
+        for number, x, y in found
+    ]
+
+
+def _write_sql(
+    plan: _Plan, *, table: str, points: str, owned: str, transform: str, insert_only: bool
+) -> str:
+    """The statement that writes the staged rows (``points``) whose point ANALYSIS_SRID
+    places.
+
+    When the owner has no assets of this kind yet, a plain INSERT, whose row count is what
+    it created. Else one that matches the rows to the owner's assets by external id,
+    inserts those without one, updates those stored with another position or attribute,
+    leaves the rest, and returns how many it created, updated and left unchanged. Each
+    point is transformed once, and only when it is written.
+    """
     columns = ["label", "working", *_KIND_ATTRIBUTES[plan.kind]]
-    constraint = model._meta.constraints[0].name
-    written = ["location", *plan.written()]
-    conflict = f"""
-        ON CONFLICT ON CONSTRAINT {constraint} DO UPDATE SET
-            location_projected = EXCLUDED.location_projected,
-            updated_at = EXCLUDED.updated_at,
-            {", ".join(f"{c} = EXCLUDED.{c}" for c in written)}
-        WHERE ({", ".join(f"t.{c}" for c in written)})
-            IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in written)})
-    """
-    insert = f"""
-        INSERT INTO {model._meta.db_table} AS t (
-            external_id, organisation_id, location, location_projected, updated_at,
-            {", ".join(columns)}
-        )
-        SELECT r.external_id, %(owner)s, r.location, r.projected, now(),
-               {", ".join(defaults[c] for c in columns)}
-        FROM asset_ready r
-    """
+    written = plan.written()
+
+    def insert(rows: str) -> str:
+        return f"""
+            INSERT INTO {table} (
+                external_id, organisation_id, location, location_projected, updated_at,
+                {", ".join(columns)}
+            )
+            SELECT r.external_id, %(owner)s, r.location, r.projected, now(),
+                   {", ".join(_value(c, "r") for c in columns)}
+            FROM (
+                SELECT p.*, {transform}(p.location, %(analysis_srid)s) AS projected
+                FROM {rows} p
+                -- OFFSET 0 keeps the subquery whole, so that each point is transformed once.
+                OFFSET 0
+            ) r
+            WHERE {PLACEABLE_SQL}
+        """
+
     if insert_only:
-        return insert
-    return f"""
-        WITH written AS (
-            {insert}
-            {conflict}
-            -- A row just inserted has no deleting transaction; an updated one has this one.
-            RETURNING t.xmax = 0 AS created
-        )
-        SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created)
-        FROM written
+        return insert(points)
+    update = f"""
+        UPDATE {table} t
+        SET location = r.location, location_projected = r.projected, updated_at = now()
+            {"".join(f", {c} = {_value(c, 'r')}" for c in written)}
+        FROM (
+            SELECT p.*, {transform}(p.location, %(analysis_srid)s) AS projected
+            FROM staged p
+            WHERE p.changed
+            OFFSET 0
+        ) r
+        WHERE t.id = r.stored_id AND {PLACEABLE_SQL}
     """
+    compared = ["location", *written]
+    return f"""
+        WITH staged AS MATERIALIZED (
+            SELECT p.*, t.id AS stored_id,
+                   t.id IS NOT NULL
+                   AND ({", ".join(f"t.{c}" for c in compared)})
+                       IS DISTINCT FROM ({", ".join(_value(c, "p") for c in compared)})
+                   AS changed
+            FROM {points} p
+            LEFT JOIN {table} t ON t.{owned} AND t.external_id = p.external_id
+        ),
+        created AS (
+            {insert("(SELECT * FROM staged WHERE stored_id IS NULL)")}
+            RETURNING 1
+        ),
+        updated AS (
+            {update}
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM created), (SELECT count(*) FROM updated),
+               count(*) FILTER (WHERE stored_id IS NOT NULL AND NOT changed)
+        FROM staged
+    """
+
+
+def _value(column: str, row: str) -> str:
+    """The value a staged row (``row``, an alias) gives a column: what was read, or for a
+    value left empty the default of a new asset."""
+    if column == "working":
+        return f"coalesce({row}.working, true)"
+    if column == "kind":
+        return f"coalesce({row}.kind, %(camera_kind)s)"
+    return f"{row}.{column}"
 
 
 @contextmanager
@@ -979,9 +1125,11 @@ CREATE_STAGING_SQL = """
         external_id varchar(100),
         x float8 NOT NULL,
         y float8 NOT NULL,
-        label text NOT NULL,
+        -- An attribute not read: what a new asset gets, where the model has no default
+        -- (the write statements give the rest theirs).
+        label text NOT NULL DEFAULT '',
         working boolean,
-        lamp_type text NOT NULL,
+        lamp_type text NOT NULL DEFAULT '',
         wattage integer,
         kind varchar(16),
         range_m integer
@@ -999,30 +1147,42 @@ SAFE_TRANSFORM_SQL = """
     END $$
 """
 
-# Each row's point in WGS84 (transformed from %(srid)s when that is another system) and in
-# ANALYSIS_SRID, both by PostGIS, like every other point stored.
-READY_SQL = """
-    CREATE TEMPORARY TABLE asset_ready ON COMMIT DROP AS
-    SELECT w.*, {transform}(w.location, %(analysis_srid)s) AS projected
-    FROM (
-        SELECT i.*,
-               CASE WHEN %(srid)s = 4326 THEN ST_SetSRID(ST_MakePoint(i.x, i.y), 4326)
-                    ELSE {transform}(ST_SetSRID(ST_MakePoint(i.x, i.y), %(srid)s), 4326)
-               END AS location
-        FROM asset_input i
-        -- OFFSET 0 keeps the subquery whole, so that each point is transformed once.
-        OFFSET 0
-    ) w
+# The staged rows' points, for a file in WGS84: as read, checked by _read.
+WGS84_POINTS_SQL = """
+    (SELECT i.*, ST_SetSRID(ST_MakePoint(i.x, i.y), 4326) AS location FROM asset_input i)
 """
 
-# The rows whose point did not transform to a place on the earth, removed and returned.
-# abs() < 1e12 is false for infinities and NaN too.
+# For a file in another system, each row's point transformed to WGS84 by PostGIS, like
+# every other point stored.
+READY_SQL = """
+    CREATE TEMPORARY TABLE asset_ready ON COMMIT DROP AS
+    SELECT i.*, {transform}(ST_SetSRID(ST_MakePoint(i.x, i.y), %(srid)s), 4326) AS location
+    FROM asset_input i
+"""
+
+# The rows whose point did not transform to a longitude and latitude, removed and returned.
 UNPLACEABLE_SQL = """
     DELETE FROM asset_ready
-    WHERE location IS NULL OR projected IS NULL
+    WHERE location IS NULL
        OR NOT (ST_X(location) BETWEEN -180 AND 180 AND ST_Y(location) BETWEEN -90 AND 90)
-       OR NOT (abs(ST_X(projected)) < 1e12 AND abs(ST_Y(projected)) < 1e12)
     RETURNING row, x, y
+"""
+
+# A row ``r`` whose point ANALYSIS_SRID places (``r.projected``). abs() < 1e12 is false for
+# infinities and NaN too.
+PLACEABLE_SQL = """
+    r.projected IS NOT NULL AND abs(ST_X(r.projected)) < 1e12 AND abs(ST_Y(r.projected)) < 1e12
+"""
+
+# The staged rows (of {points}) whose point ANALYSIS_SRID does not place.
+UNPLACED_SQL = f"""
+    SELECT r.row, r.x, r.y
+    FROM (
+        SELECT p.row, p.x, p.y, {_SAFE_TRANSFORM}(p.location, %(analysis_srid)s) AS projected
+        FROM {{points}} p
+        OFFSET 0
+    ) r
+    WHERE NOT ({PLACEABLE_SQL})
 """
 
 # Ids from the positions of points read in another system, once transformed: as _read

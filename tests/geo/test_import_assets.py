@@ -7,6 +7,7 @@ and British National Grid CSV are made from them with ogr2ogr in each test that 
 
 import csv
 import json
+import math
 import re
 import subprocess
 from collections.abc import Callable
@@ -591,3 +592,110 @@ def test_a_large_first_import_rebuilds_the_indexes_and_constraint_it_dropped(
     assert (first.created, again.created, again.updated) == (6, BRISTOL_ROWS, 0)
     assert schema() == before
     assert Streetlight.objects.count() == 6 + BRISTOL_ROWS
+
+
+# What the import's fast paths must keep
+
+
+def test_a_longitude_and_latitude_the_analysis_system_cannot_place_is_skipped(
+    run: Callable[..., str], tmp_path: Path
+) -> None:
+    # 90° east of Greenwich is outside British National Grid's domain: PROJ refuses it.
+    assert settings.ANALYSIS_SRID == 27700
+    path = tmp_path / "lights.csv"
+    path.write_text("longitude,latitude\n-2.5,51.4\n90,0\n-2.6,51.5\n")
+
+    out = run("import_assets", str(path), kind="light")
+    again = run("import_assets", str(path), kind="light")
+
+    skipped = "skipped row 3: the point (90, 0) in EPSG:4326 is not one that system can place"
+    assert "Created 2, updated 0, unchanged 0, skipped 1" in out and skipped in out
+    assert "Created 0, updated 0, unchanged 2, skipped 1" in again and skipped in again
+    assert sorted(Streetlight.objects.values_list("external_id", flat=True)) == [
+        "pos:-2.500000,51.400000",
+        "pos:-2.600000,51.500000",
+    ]
+
+
+def test_an_asset_moved_where_it_cannot_be_placed_stays_where_it_was(
+    run: Callable[..., str], tmp_path: Path
+) -> None:
+    path = tmp_path / "lights.csv"
+    path.write_text("ref,longitude,latitude\na,-2.5,51.4\nb,-2.6,51.5\n")
+    run("import_assets", str(path), kind="light", id_field="ref")
+    path.write_text("ref,longitude,latitude\na,90,0\nb,-2.61,51.5\nc,-2.7,51.6\n")
+
+    out = run("import_assets", str(path), kind="light", id_field="ref")
+
+    assert "Created 1, updated 1, unchanged 0, skipped 1" in out
+    assert "skipped row 2: the point (90, 0) in EPSG:4326 is not one that system" in out
+    stored = {light.external_id: light.location.coords for light in Streetlight.objects.all()}
+    assert stored == {"a": (-2.5, 51.4), "b": (-2.61, 51.5), "c": (-2.7, 51.6)}
+
+
+def test_coordinates_are_stored_exactly_as_written_and_ids_rounded_from_them(
+    run: Callable[..., str], tmp_path: Path
+) -> None:
+    written = [
+        ("-2.536601140327318", "51.49049679592616"),
+        (" -2.5 ", "5.15e1"),
+        ("+2.0000005", "51.4999995"),
+        ("-0.0000001", "51.5"),
+        ("-0", "51.60000049999999"),
+        ("-2.5366011403273181234567890123", "51.3904967959261600000000000000001"),
+        ("-2.1", ".514E2"),
+        # What float() reads but the database would not, or not as the same number.
+        ("-2.1_5", "5_1.45"),
+        ("\t-2.3", "51.3 "),
+        ("1e-400", "51.2"),
+    ]
+    path = tmp_path / "lights.csv"
+    path.write_text("longitude,latitude\n" + "".join(f'"{x}","{y}"\n' for x, y in written))
+
+    out = run("import_assets", str(path), kind="light")
+
+    assert f"Created {len(written)}, updated 0, unchanged 0, skipped 0" in out
+    stored = {light.external_id: light.location.coords for light in Streetlight.objects.all()}
+    expected = {}
+    for x_text, y_text in written:
+        x, y = float(x_text), float(y_text)
+        expected[f"pos:{x:.6f},{y:.6f}"] = (x, y)
+    assert stored == expected
+    # The sign of -0 is kept, as float() reads it.
+    assert math.copysign(1, stored["pos:-0.000000,51.600000"][0]) == -1
+
+
+def test_a_file_that_cannot_be_read_part_way_stores_nothing(
+    run: Callable[..., str], tmp_path: Path
+) -> None:
+    run("import_assets", str(BRISTOL), kind="light")
+    before = snapshot(Streetlight)
+    path = tmp_path / "lights.csv"
+    good = "".join(f"{-2.5 - i / 1e5},{51.4 + i / 1e5}\n" for i in range(20_000))
+    path.write_bytes(b"longitude,latitude\n" + good.encode() + b"-2.5,51.\xff\n")
+
+    with pytest.raises(CommandError, match=re.escape(f"FILE: {path} cannot be read as CSV")):
+        run("import_assets", str(path), kind="light")
+
+    assert snapshot(Streetlight) == before
+
+
+def test_text_is_stored_exactly_as_written(run: Callable[..., str], tmp_path: Path) -> None:
+    labels = {
+        "a": "Church Street \\ Back Lane",  # a backslash, which COPY's text format escapes
+        "b": "Tab\there",
+        "c": "Two\nlines",
+        "d": "\\N",  # COPY's NULL, as text
+        "e": "Rue de l'Église",
+    }
+    path = tmp_path / "lights.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["ref", "street", "lon", "lat"])
+        for n, (ref, label) in enumerate(labels.items()):
+            writer.writerow([ref, label, -2.5 - n / 1000, 51.4])
+
+    out = run("import_assets", str(path), kind="light", id_field="ref", label_field="street")
+
+    assert f"Created {len(labels)}, updated 0, unchanged 0, skipped 0" in out
+    assert dict(Streetlight.objects.values_list("external_id", "label")) == labels
