@@ -26,7 +26,7 @@ from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from geo.coverage import Need, covered_sql, demand_sql
+from geo.coverage import Need, coverage_params, covered_sql, demand_sql, reached_sql
 from geo.filters import BBox, LayerFilters, default_resolution, parse_layer_filters
 from geo.hotspots.weights import WEIGHT_SQL, weight_parameters
 from geo.models import Area, AreaPart, Camera, HotspotGeneration, Streetlight
@@ -176,13 +176,17 @@ def planner_cameras(*, filters: AssetFilters, area_ids: Collection[int]) -> Quer
 def coverage_cells_sql(need: Need) -> str:
     """coverage_cells.sql for ``need``, with named parameters (``coverage_cells_params``)."""
     demand, _ = demand_sql(need)
-    covered, _ = covered_sql(need)
+    # Among the assets near the search box: covered, of a demand report ``d`` (the
+    # statement's CTE); reached, of a report ``r`` as it is read.
+    near = "(SELECT box FROM search)"
+    covered, _ = covered_sql(need, point="d.location", near=near)
+    reached, _ = reached_sql(need, point="r.location_projected", near=near)
     # The weights are taken at the moment the statement works out once (its first CTE).
     weight = WEIGHT_SQL.replace("%(now)s", "(SELECT moment FROM moment)")
     return (
         (_SQL / "coverage_cells.sql")
         .read_text()
-        .format(demand=demand, covered=covered, weight=weight)
+        .format(demand=demand, covered=covered, reached=reached, weight=weight)
     )
 
 
@@ -197,7 +201,6 @@ def coverage_cells_params(
 ) -> dict[str, Any]:
     """The named parameters of ``coverage_cells_sql``; ``box`` is in WGS84."""
     _, demand_params = demand_sql(need)
-    _, covered_params = covered_sql(need)
     # All but the moment, which the statement takes from the generation.
     weights = {k: v for k, v in weight_parameters(timezone.now()).items() if k != "now"}
     xmin, ymin, xmax, ymax = box
@@ -213,7 +216,7 @@ def coverage_cells_params(
         "generation": generation,
         **weights,
         **demand_params,
-        **covered_params,
+        **coverage_params(need),
     }
 
 
