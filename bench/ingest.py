@@ -128,19 +128,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Ceiling: {args.ceiling_inserts} single-row INSERT + COMMIT, psycopg2")
         statements = _insert_statements(points, args.ceiling_inserts)
         batches = _insert_statements(points, args.batches, rows=batch_size)
-        for name, conns, locate, rows in (
-            ("ceiling_1", 1, False, 1),
-            ("ceiling", args.concurrency, False, 1),
-            ("ceiling_locate_insert", args.concurrency, True, 1),
-            ("ceiling_batch", args.batch_concurrency, True, batch_size),
+        for name, conns, rows in (
+            ("ceiling_1", 1, 1),
+            ("ceiling", args.concurrency, 1),
+            ("ceiling_batch", args.batch_concurrency, batch_size),
         ):
             _truncate()
             quiet = _wait_quiet(args)
             results[name] = _ceiling(
-                batches if rows > 1 else statements,
-                connections=conns,
-                with_locate=locate,
-                rows=rows,
+                batches if rows > 1 else statements, connections=conns, rows=rows
             )
             results[name]["stored"] = _count()
             results[name]["busy_before_percent"] = quiet
@@ -589,42 +585,13 @@ def _summarise(run: dict[str, Any], *, reports_per_request: int, stored: int) ->
 # --- the database's ceiling ----------------------------------------------------------------
 
 
-# A plain INSERT of the rows the intake writes, with the area already known: the table's
-# own ceiling, without the intake's point-in-area lookup.
-_PLAIN_INSERT_SQL = """
-    INSERT INTO reports_report (
-        id, location, location_projected, area_id, reasons, feeling, severity, felt_at,
-        received_at, description, description_redacted, text_state, app_version, source,
-        body_digest, receipt_hash
-    )
-    SELECT r.id, ST_SetSRID(ST_MakePoint(r.lon, r.lat), 4326),
-           ST_Transform(ST_SetSRID(ST_MakePoint(r.lon, r.lat), 4326), %(srid)s),
-           r.area_id, string_to_array(r.reasons, ','), r.feeling, r.severity, r.felt_at,
-           %(received_at)s, r.description, r.redacted, r.text_state, r.app_version, 'app',
-           r.digest, r.receipt_hash
-    FROM unnest(
-        %(ids)s::uuid[], %(lons)s::float8[], %(lats)s::float8[], %(area_ids)s::bigint[],
-        %(reasons)s::text[], %(feelings)s::text[], %(severities)s::smallint[],
-        %(felt_ats)s::timestamptz[], %(descriptions)s::text[], %(redacted)s::text[],
-        %(text_states)s::text[], %(app_versions)s::text[], %(digests)s::text[],
-        %(receipt_hashes)s::text[]
-    ) AS r(id, lon, lat, area_id, reasons, feeling, severity, felt_at, description, redacted,
-           text_state, app_version, digest, receipt_hash)
-    ON CONFLICT (id) DO NOTHING
-    RETURNING id
-"""
-
-
 def _insert_statements(
     points: list[tuple[float, float]], count: int, *, rows: int = 1
-) -> list[tuple[bytes, bytes]]:
-    """(plain insert, intake statement) SQL for ``count`` statements of ``rows`` reports
-    each, bound before the clock starts.
-
-    The intake statement is the very one the API runs (``reports.services.SUBMIT_SQL``,
-    locate and insert together), so that ceiling is the database's cost for exactly the
-    work of the API's requests.
-    """
+) -> list[bytes]:
+    """The intake's INSERT (``reports.services.INSERT_SQL``, prepared as the API prepares it)
+    for ``count`` statements of ``rows`` new reports each, bound before the clock starts:
+    exactly the database work of the API's requests, the areas found beforehand as the API
+    finds them in memory."""
     import random
 
     import psycopg2
@@ -632,7 +599,7 @@ def _insert_statements(
 
     from geo.areas import locate_points
     from reports.intake import ReportInput
-    from reports.services import SUBMIT_SQL, receipt_for, submit_params
+    from reports.services import _EXECUTE_SQL, insert_params, receipt_for
 
     areas = dict(zip(points, (loc.area_id for loc in locate_points(points)), strict=True))
     reasons = _reason_codes()
@@ -658,26 +625,27 @@ def _insert_statements(
                         app_version="",
                     )
                 )
-            receipts = {r.id: receipt_for(r.id, r.digest) for r in reports}
-            params = submit_params(reports, receipts, now=now)
-            plain = {**params, "area_ids": [areas[(r.longitude, r.latitude)] for r in reports]}
+            receipts = {r.key: receipt_for(r.key, r.digest) for r in reports}
+            area_ids = [areas[(r.longitude, r.latitude)] for r in reports]
             out.append(
-                (cursor.mogrify(_PLAIN_INSERT_SQL, plain), cursor.mogrify(SUBMIT_SQL, params))
+                cursor.mogrify(_EXECUTE_SQL, insert_params(reports, receipts, area_ids, now=now))
             )
     conn.close()
     return out
 
 
-def _ceiling(
-    statements: list[tuple[bytes, bytes]], *, connections: int, with_locate: bool, rows: int = 1
-) -> dict[str, Any]:
+def _ceiling(statements: list[bytes], *, connections: int, rows: int = 1) -> dict[str, Any]:
     """Each statement on its own in autocommit: one transaction, one WAL flush, per row."""
     import psycopg2
+
+    from reports.services import _PREPARE_SQL
 
     conns = []
     for _ in range(connections):
         conn = psycopg2.connect(**_pg_params())
         conn.autocommit = True
+        with conn.cursor() as cursor:
+            cursor.execute(_PREPARE_SQL)
         conns.append(conn)
     next_index = itertools.count()
     latencies: list[list[float]] = [[] for _ in conns]
@@ -689,9 +657,8 @@ def _ceiling(
             with conn.cursor() as cursor:
                 barrier.wait()
                 while (i := next(next_index)) < len(statements):
-                    plain, intake = statements[i]
                     started = time.perf_counter()
-                    cursor.execute(intake if with_locate else plain)
+                    cursor.execute(statements[i])
                     cursor.fetchall()
                     out.append(time.perf_counter() - started)
         except BaseException as exc:
@@ -719,7 +686,7 @@ def _ceiling(
     done = sum(len(out) for out in latencies) * rows
     return {
         "connections": connections,
-        "statements": ("locate + insert" if with_locate else "insert") + f" of {rows} rows",
+        "statements": f"insert of {rows} rows",
         "rows": done,
         "seconds": round(seconds, 3),
         "reports_per_second": round(done / seconds, 1),
@@ -814,9 +781,6 @@ def _report(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]
         **results,
         "ratios": {
             "single_to_ceiling": _ratio(single_rate, ceiling["reports_per_second"]),
-            "single_to_locate_insert_ceiling": _ratio(
-                single_rate, results["ceiling_locate_insert"]["reports_per_second"]
-            ),
             "single_to_pgbench": _ratio(single["reports_per_second"], pgbench),
             "batch_to_batch_ceiling": _ratio(
                 batch["reports_per_second"], results["ceiling_batch"]["reports_per_second"]
@@ -857,11 +821,7 @@ def _print(report: dict[str, Any]) -> None:
     for key, label in (
         ("ceiling_1", "DB INSERT+COMMIT, 1 conn"),
         ("ceiling", f"DB INSERT+COMMIT, {opts['concurrency']} conns"),
-        ("ceiling_locate_insert", f"DB locate+INSERT, {opts['concurrency']} conns"),
-        (
-            "ceiling_batch",
-            f"DB locate+INSERT x{b['batch_size']}, {opts['batch_concurrency']} conns",
-        ),
+        ("ceiling_batch", f"DB INSERT x{b['batch_size']}, {opts['batch_concurrency']} conns"),
     ):
         c = report[key]
         row(label, c, c["rows"], c["stored"])
@@ -913,7 +873,7 @@ def _print(report: dict[str, Any]) -> None:
                 f"({r['other_processes_cpu_seconds']}); run again on a quiet machine"
             )
 
-    for key in ("ceiling_1", "ceiling", "ceiling_locate_insert", "ceiling_batch"):
+    for key in ("ceiling_1", "ceiling", "ceiling_batch"):
         c = report[key]
         cpu = c["cpu_ms_per_report"]
         print(

@@ -16,10 +16,15 @@ class JSONParser(parsers.JSONParser):
     def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
         parser_context = parser_context or {}
         encoding = parser_context.get("encoding", "utf-8")
-        try:
-            return json.loads(stream.read().decode(encoding), parse_constant=_non_finite)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ParseError(f"The body is not valid JSON: {exc}") from exc
+        return parse_json(stream.read(), encoding)
+
+
+def parse_json(body: bytes, encoding: str = "utf-8") -> Any:
+    """The body as JSON, NaN and Infinity included; ParseError naming what is wrong."""
+    try:
+        return json.loads(body.decode(encoding), parse_constant=_non_finite)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ParseError(f"The body is not valid JSON: {exc}") from exc
 
 
 def _non_finite(name: str) -> float:

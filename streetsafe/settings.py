@@ -50,6 +50,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # The app's report POSTs go through this list without the middleware they do not use
+    # (streetsafe/middleware.py); every other request through all of it.
+    "streetsafe.middleware.IntakeMiddleware",
     "streetsafe.middleware.BodySizeLimitMiddleware",
     "streetsafe.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
