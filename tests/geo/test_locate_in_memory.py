@@ -17,19 +17,19 @@ from geo.access import SCOPE_VERSION_KEY
 from geo.areas import area_locator, area_upsert
 from geo.models import Area
 from tests.conftest import a_report
-from tests.fixtures.points import (
-    BIRMINGHAM,
-    HEREFORD,
-    KIDDERMINSTER,
-    LONDON,
-    SHREWSBURY,
-    TELFORD,
-    WORCESTER,
-)
+from tests.fixtures import points as places
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("west_mercia")]
 
-TOWNS = [WORCESTER, SHREWSBURY, HEREFORD, TELFORD, KIDDERMINSTER, BIRMINGHAM, LONDON]
+TOWNS = [
+    places.WORCESTER,
+    places.SHREWSBURY,
+    places.HEREFORD,
+    places.TELFORD,
+    places.KIDDERMINSTER,
+    places.BIRMINGHAM,
+    places.LONDON,
+]
 
 
 def postgis(points: list[tuple[float, float]]) -> list[tuple[bool, set[int]]]:
@@ -113,8 +113,8 @@ def test_it_names_the_policing_area_and_the_service_area():
     locator = area_locator(version="test")
     assert locator is not None
 
-    worcester = locator.locate(*WORCESTER)
-    birmingham = locator.locate(*BIRMINGHAM)
+    worcester = locator.locate(*places.WORCESTER)
+    birmingham = locator.locate(*places.BIRMINGHAM)
 
     assert worcester.in_service_area
     assert (worcester.area_code, worcester.area_name) == (
