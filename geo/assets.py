@@ -30,7 +30,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from redis.exceptions import RedisError
 
-from geo.models import Asset, Camera, Organisation, Streetlight
+from geo.models import Asset, Camera, Intervention, Organisation, Streetlight
 
 ASSETS_VERSION_KEY = "geo:assets-version"
 
@@ -171,6 +171,10 @@ class AssetImportResult:
     unchanged: int
     skipped: list[SkippedRow]
     seconds: float
+    # With prune: the owner's assets of this kind that the file no longer lists, deleted;
+    # None when not asked, or when rows were skipped (see PRUNE_REFUSED).
+    pruned: int | None = None
+    prune_refused: str | None = None
 
     @property
     def rows_per_second(self) -> float:
@@ -206,6 +210,7 @@ def assets_import(
     organisation: Organisation | None = None,
     fields: AssetFields | None = None,
     camera_kind: str | None = None,
+    prune: bool = False,
     progress: ImportProgress | None = None,
 ) -> AssetImportResult:
     """Creates or updates the street lights or cameras of one layer of a file.
@@ -219,6 +224,11 @@ def assets_import(
     latitude (or lon/lng and lat) needs none of them. ``camera_kind`` is the kind of the
     cameras that ``fields.kind`` does not call traffic or private (of every camera without
     it); left out, new cameras are public-space ones and stored ones keep theirs.
+
+    ``prune`` makes the file the whole register: the owner's assets of this kind whose
+    external ids it does not list are deleted (interventions keep their own location). It
+    is done only when every row was stored, since a skipped row may be an asset still
+    standing; otherwise nothing is deleted and ``prune_refused`` says why.
 
     Rows that cannot be stored (no or bad coordinates, a value that is not what its field
     should hold, an id already seen in the file) are skipped and returned with their row
@@ -245,26 +255,36 @@ def assets_import(
     try:
         staged, text = _read(reader, plan, progress)
         with transaction.atomic(), connection.cursor() as cursor:
-            created, updated, unstored = _store(
-                cursor, staged, text, plan, reader, organisation, transform=_TRANSFORM
+            created, updated, unstored, pruned = _store(
+                cursor, staged, text, plan, reader, organisation, transform=_TRANSFORM, prune=prune
             )
     except _TransformRefused:
         # Rare (a point far outside the analysis system's domain, or a bad one in the file's
         # own system): reading the file again costs less than guarding every import.
         staged, text = _read(reader, plan, None)
         with transaction.atomic(), connection.cursor() as cursor:
-            created, updated, unstored = _store(
-                cursor, staged, text, plan, reader, organisation, transform=_SAFE_TRANSFORM
+            created, updated, unstored, pruned = _store(
+                cursor,
+                staged,
+                text,
+                plan,
+                reader,
+                organisation,
+                transform=_SAFE_TRANSFORM,
+                prune=prune,
             )
     assets_changed()
+    skipped = sorted(staged.skipped + unstored, key=lambda skipped: skipped.number)
     return AssetImportResult(
         source=reader.description,
         rows=staged.rows,
         created=created,
         updated=updated,
         unchanged=staged.good - len(unstored) - created - updated,
-        skipped=sorted(staged.skipped + unstored, key=lambda skipped: skipped.number),
+        skipped=skipped,
         seconds=time.monotonic() - started,
+        pruned=pruned,
+        prune_refused=PRUNE_REFUSED.format(skipped=len(skipped)) if prune and skipped else None,
     )
 
 
@@ -893,8 +913,10 @@ def _store(
     organisation: Organisation | None,
     *,
     transform: str,
-) -> tuple[int, int, list[SkippedRow]]:
-    """COPY, transform, write: (created, updated, the rows the database could not place)."""
+    prune: bool = False,
+) -> tuple[int, int, list[SkippedRow], int | None]:
+    """COPY, transform, write, prune: (created, updated, the rows the database could not
+    place, the assets pruned or None)."""
     model: type[Asset] = Streetlight if plan.kind == LIGHT else Camera
     table = model._meta.db_table
     # Compiling these statements takes longer than running them uncompiled. The sorts and
@@ -966,8 +988,25 @@ def _store(
         cursor.execute(SAFE_TRANSFORM_SQL)
         cursor.execute(UNPLACED_SQL.format(points=points), params)
         unplaced += _unplaced(cursor.fetchall(), staged, reader)
+    pruned = None
+    # A file with no rows at all is more likely a mistake than an empty register.
+    if prune and staged.good and not staged.skipped and not unplaced:
+        link = (
+            Intervention.streetlight if plan.kind == LIGHT else Intervention.camera
+        ).field.column
+        cursor.execute(
+            PRUNE_SQL.format(
+                table=table,
+                owned=owned,
+                points=points,
+                interventions=Intervention._meta.db_table,
+                link=link,
+            ),
+            params,
+        )
+        (pruned,) = cursor.fetchone()
     cursor.execute(f"DROP TABLE asset_input{', asset_ready' if points == 'asset_ready' else ''}")
-    return created, updated, unplaced
+    return created, updated, unplaced, pruned
 
 
 def _transforming(cursor: Any, sql: str, params: dict[str, Any], transform: str) -> None:
@@ -1151,6 +1190,26 @@ SAFE_TRANSFORM_SQL = """
 WGS84_POINTS_SQL = """
     (SELECT i.*, ST_SetSRID(ST_MakePoint(i.x, i.y), 4326) AS location FROM asset_input i)
 """
+
+# The owner's assets that the file (every row of it stored) does not list, deleted; the
+# interventions at them let go of them, as Django's SET_NULL would (the foreign key is
+# checked at commit).
+PRUNE_SQL = """
+    WITH gone AS (
+        DELETE FROM {table} t
+        WHERE t.{owned}
+          AND NOT EXISTS (SELECT 1 FROM {points} p WHERE p.external_id = t.external_id)
+        RETURNING t.id
+    ),
+    unlinked AS (
+        UPDATE {interventions} SET {link} = NULL WHERE {link} IN (SELECT id FROM gone)
+    )
+    SELECT count(*) FROM gone
+"""
+PRUNE_REFUSED = (
+    "Nothing was pruned: {skipped:,} rows were skipped, and each may be an asset still "
+    "standing. Fix them and import again to prune."
+)
 
 # For a file in another system, each row's point transformed to WGS84 by PostGIS, like
 # every other point stored.

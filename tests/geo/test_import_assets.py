@@ -11,6 +11,7 @@ import math
 import re
 import subprocess
 from collections.abc import Callable
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,8 @@ from django.db import connection
 
 from geo import assets
 from geo.assets import AssetFields, assets_import, assets_version
-from geo.models import Camera, Organisation, Streetlight
+from geo.models import Camera, Intervention, Organisation, Streetlight
+from tests.geo.asset_factories import intervention_at, light_at
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "assets"
 BRISTOL = ASSETS_DIR / "bristol_streetlights.csv"
@@ -350,6 +352,75 @@ def test_an_import_moves_the_assets_version_on_once(run: Callable[..., str]) -> 
     run("import_assets", str(BRISTOL), kind="light")
 
     assert assets_version() == before + 1
+
+
+def test_prune_deletes_the_owners_assets_the_file_no_longer_lists(
+    run: Callable[..., str], tmp_path: Path
+) -> None:
+    council = Organisation.objects.create(name="Bristol City Council", slug="bristol")
+    run("import_assets", str(BRISTOL), kind="light", organisation="bristol")
+    run("import_assets", str(BRISTOL), kind="light")  # open data: another owner's copy
+    lines = BRISTOL.read_text().splitlines(keepends=True)
+    # The register without its first ten lights; one of them had an intervention.
+    shorter = tmp_path / "register.csv"
+    shorter.write_text("".join([lines[0], *lines[11:]]))
+    removed = Streetlight.objects.get(organisation=council, external_id=_position_id(lines[1]))
+    done = intervention_at(
+        removed.location.coords,
+        organisation=council,
+        kind=Intervention.Kind.LIGHT_REPAIRED,
+        streetlight=removed,
+    )
+    kept = snapshot(Streetlight)
+
+    out = run("import_assets", str(shorter), kind="light", organisation="bristol", prune=True)
+
+    assert f"Created 0, updated 0, unchanged {BRISTOL_ROWS - 10}, skipped 0" in out
+    assert "Pruned 10 street lights that the file no longer lists." in out
+    stored = Streetlight.objects.filter(organisation=council)
+    assert stored.count() == BRISTOL_ROWS - 10
+    assert not stored.filter(external_id__in=[_position_id(line) for line in lines[1:11]])
+    # The rest untouched, the other owner's copy whole, the intervention kept where it was.
+    after = snapshot(Streetlight)
+    assert {k: v for k, v in kept.items() if k in after} == after
+    assert Streetlight.objects.filter(organisation=None).count() == BRISTOL_ROWS
+    done.refresh_from_db()
+    assert done.streetlight is None
+    assert done.location == removed.location
+
+
+def test_prune_deletes_nothing_when_a_row_was_skipped(run: Callable[..., str]) -> None:
+    run("import_assets", str(REGISTER), kind="light", **REGISTER_OPTIONS)
+    light_at((-2.58, 51.45), external_id="BR-9999")
+    before = Streetlight.objects.count()
+    err = StringIO()
+
+    out = run(
+        "import_assets", str(REGISTER), kind="light", prune=True, stderr=err, **REGISTER_OPTIONS
+    )
+
+    assert "skipped 8" in out
+    assert "Pruned" not in out
+    assert "Nothing was pruned: 8 rows were skipped" in err.getvalue()
+    assert Streetlight.objects.count() == before
+    assert Streetlight.objects.filter(external_id="BR-9999").exists()
+
+
+def test_without_prune_assets_missing_from_the_file_stay(run: Callable[..., str]) -> None:
+    run("import_assets", str(REGISTER), kind="light", **REGISTER_OPTIONS)
+    light_at((-2.58, 51.45), external_id="BR-9999")
+
+    out = run("import_assets", str(REGISTER), kind="light", **REGISTER_OPTIONS)
+
+    assert "Pruned" not in out
+    assert Streetlight.objects.filter(external_id="BR-9999").exists()
+
+
+def _position_id(line: str) -> str:
+    """The id import_assets makes for a Bristol line (longitude,latitude) without an id."""
+    lon, lat = (float(v) for v in line.strip().split(","))
+    decimals = assets.POSITION_DECIMALS
+    return f"{assets.POSITION_ID_PREFIX}{lon:.{decimals}f},{lat:.{decimals}f}"
 
 
 # Bad rows

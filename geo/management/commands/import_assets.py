@@ -85,6 +85,14 @@ class Command(BaseCommand):
             metavar="SLUG",
             help="the organisation that owns the assets (default: none, open data for everyone)",
         )
+        parser.add_argument(
+            "--prune",
+            action="store_true",
+            help=(
+                "the file is the owner's whole register: delete their assets of this kind "
+                "that it does not list (only when no row was skipped)"
+            ),
+        )
         parser.add_argument("--label-field", help="the field holding a street or site name")
         parser.add_argument(
             "--working-field",
@@ -154,6 +162,7 @@ class Command(BaseCommand):
                         range_m=options["range_field"],
                     ),
                     camera_kind=options["camera_kind"],
+                    prune=options["prune"],
                     progress=progress,
                 )
             except AssetImportError as error:
@@ -168,6 +177,10 @@ class Command(BaseCommand):
             f"{result.unchanged:,}, skipped {len(result.skipped):,} {what} in "
             f"{result.seconds:.2f} s ({result.rows_per_second:,.0f} rows/s)."
         )
+        if result.pruned is not None:
+            self.stdout.write(f"Pruned {result.pruned:,} {what} that the file no longer lists.")
+        if result.prune_refused:
+            self.stderr.write(result.prune_refused)
         listed = result.skipped if options["verbosity"] >= 2 else result.skipped[:SKIPPED_LISTED]
         for skipped in listed:
             self.stdout.write(f"  skipped {skipped}")
