@@ -366,7 +366,7 @@ def test_prune_deletes_the_owners_assets_the_file_no_longer_lists(
     shorter.write_text("".join([lines[0], *lines[11:]]))
     removed = Streetlight.objects.get(organisation=council, external_id=_position_id(lines[1]))
     done = intervention_at(
-        removed.location.coords,
+        (removed.location.x, removed.location.y),
         organisation=council,
         kind=Intervention.Kind.LIGHT_REPAIRED,
         streetlight=removed,
