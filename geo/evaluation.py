@@ -20,15 +20,30 @@ moves reports everywhere at once: more people using the app, the season, the new
 share them: ``(b/Ta) / (a/Tb)`` over ``(d/Ta) / (c/Tb)`` is ``(b/a) / (d/c)``, the lengths
 cancel. Rates per month are reported beside the counts, for a reader's chart.
 
-**The confidence interval.** Each count is taken as Poisson, so the variance of its log
-is about ``1 / count``; the four are independent, so the standard error of ``log RR`` is
-``sqrt(1/a + 1/b + 1/c + 1/d)`` and the 95% interval is ``exp(log RR ± 1.96 SE)``
-(Farrington & Welsh 2002, appendix; the same as the standard error of the log of an odds
-ratio, Woolf 1955, and of a ratio of two rate ratios, Altman & Bland, "Interaction
-revisited", BMJ 2003;326:219). Reports cluster in time and place more than a Poisson
-count does, so the interval is, if anything, too narrow: a verdict is given only when it
-excludes 1, and never from counts below ``EVALUATION_MIN_COUNT`` (below about ten the
-normal approximation to the log of a Poisson count is poor, and a zero has no log).
+**The confidence interval.** Were each count Poisson, the variance of its log would be
+about ``1 / count``; the four are independent, so the standard error of ``log RR`` would be
+``sqrt(1/a + 1/b + 1/c + 1/d)`` (Farrington & Welsh 2002, appendix; the same as the
+standard error of the log of an odds ratio, Woolf 1955, and of a ratio of two rate
+ratios, Altman & Bland, "Interaction revisited", BMJ 2003;326:219). Reports cluster in
+time more than a Poisson count does (a bad week, a story in the local news), as monthly
+crime counts do (Farrington, Gill, Waples & Argomaniz, "The effects of closed-circuit
+television on crime", J Exp Criminol 2007;3:21-38, who inflate this variance for it), and
+then that interval is too narrow and a verdict too bold. So the variance is multiplied by
+a dispersion factor estimated from the monthly counts themselves, as a quasi-Poisson model
+does (McCullagh & Nelder, Generalized Linear Models, 2nd ed. 1989, §4.5): within each
+window, if the site's share of the area's reports were steady, its count in month ``m``
+would be ``E_m = X * y_m / Y`` (``X``, ``Y``: the site's and the rest's reports in the
+window, ``y_m``: the rest's in that month), which takes out whatever moves the whole area
+month by month (the season, the app's growth). The factor is Pearson's ``sum (x_m - E_m)^2
+/ E_m`` over both windows' months divided by its degrees of freedom (the months, less one
+per window), and never less than 1: counts steadier than Poisson are not taken as
+evidence. Months in which the rest of the area has no reports give no ``E_m`` and are left
+out of it; with fewer than two such months in each window there is nothing to estimate it
+from and it is 1.
+
+A verdict is given only when the interval excludes 1, and never from counts below
+``EVALUATION_MIN_COUNT`` (below about ten the normal approximation to the log of a Poisson
+count is poor, and a zero has no log).
 
 **The windows.** Whole calendar months, by when each report was felt (``felt_month``,
 local time; when received where the reporter did not say). The month the intervention was
@@ -173,6 +188,8 @@ class Evaluation:
     rate_ratio: float | None
     ci_low: float | None
     ci_high: float | None
+    # What the Poisson variance was multiplied by (at least 1); None with no rate ratio.
+    dispersion: float | None
     # "planned", "no_area", "no_months_after", "too_few_reports" or None.
     insufficient: str | None
     verdict: str
@@ -186,19 +203,40 @@ class Evaluation:
         return found
 
 
-def rate_ratio(a: int, b: int, c: int, d: int) -> tuple[float, float, float]:
+def rate_ratio(
+    a: int, b: int, c: int, d: int, *, dispersion: float = 1.0
+) -> tuple[float, float, float]:
     """``(b/a) / (d/c)`` and its 95% confidence interval, from counts that are all > 0.
 
     ``a``, ``b``: near before and after; ``c``, ``d``: the control before and after.
-    The standard error of the log is ``sqrt(1/a + 1/b + 1/c + 1/d)`` (see the module).
+    The standard error of the log is ``sqrt(dispersion * (1/a + 1/b + 1/c + 1/d))`` (see
+    the module; ``dispersion`` from ``dispersion_of``).
     """
     log_ratio = math.log(b) - math.log(a) - math.log(d) + math.log(c)
-    se = math.sqrt(1 / a + 1 / b + 1 / c + 1 / d)
+    se = math.sqrt(dispersion * (1 / a + 1 / b + 1 / c + 1 / d))
     return (
         math.exp(log_ratio),
         math.exp(log_ratio - Z_95 * se),
         math.exp(log_ratio + Z_95 * se),
     )
+
+
+def dispersion_of(windows: list[list[tuple[int, int]]]) -> float:
+    """The quasi-Poisson dispersion of the site's monthly counts, at least 1 (see the
+    module): ``windows`` holds, for each window, its months' (near, rest) counts."""
+    chi_square = 0.0
+    degrees = 0
+    for months in windows:
+        near_total = sum(near for near, _ in months)
+        rest_total = sum(rest for _, rest in months)
+        counted = [(near, rest) for near, rest in months if rest > 0]
+        if near_total == 0 or len(counted) < 2:
+            continue
+        for near, rest in counted:
+            expected = near_total * rest / rest_total
+            chi_square += (near - expected) ** 2 / expected
+        degrees += len(counted) - 1
+    return max(1.0, chi_square / degrees) if degrees else 1.0
 
 
 # Unsafe reports with one of the kind's reasons, per month of the two windows: those
@@ -306,7 +344,7 @@ def intervention_evaluate(
     minimum = settings.EVALUATION_MIN_COUNT
 
     insufficient: str | None = None
-    ratio = low = high = None
+    ratio = low = high = dispersion = None
     if intervention.date > today:
         insufficient = "planned"
         verdict = (
@@ -331,7 +369,13 @@ def intervention_evaluate(
             f"against {c} and {d} in {rest_of}. Each of the four needs at least {minimum}."
         )
     else:
-        ratio, low, high = rate_ratio(a, b, c, d)
+        dispersion = dispersion_of(
+            [
+                [monthly[m] for m in range(first, before_last + 1)],
+                [monthly[m] for m in range(after_first, last + 1)],
+            ]
+        )
+        ratio, low, high = rate_ratio(a, b, c, d, dispersion=dispersion)
         verdict = _verdict(ratio, low, high, site=site, rest_of=rest_of)
 
     reasons = kind_reasons(intervention.kind)
@@ -360,6 +404,7 @@ def intervention_evaluate(
         rate_ratio=None if ratio is None else round(ratio, 3),
         ci_low=None if low is None else round(low, 3),
         ci_high=None if high is None else round(high, 3),
+        dispersion=None if dispersion is None else round(dispersion, 3),
         insufficient=insufficient,
         verdict=verdict,
         counted=_counted(intervention, reasons=reasons, done_in=done_in, span=span),

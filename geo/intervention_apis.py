@@ -522,6 +522,12 @@ class EvaluationSerializer(serializers.Serializer):
     )
     ci_low = serializers.FloatField(allow_null=True, help_text="95% confidence interval.")
     ci_high = serializers.FloatField(allow_null=True)
+    dispersion = serializers.FloatField(
+        allow_null=True,
+        help_text="What the Poisson variance was multiplied by for the interval: the "
+        "month-to-month scatter of the reports near the site beyond Poisson's (at least 1). "
+        "Null when there is no rate ratio.",
+    )
     insufficient = serializers.ChoiceField(
         choices=["planned", "no_area", "no_months_after", "too_few_reports"],
         allow_null=True,
@@ -539,8 +545,9 @@ class InterventionEvaluationApi(PlannerApi):
             "Unsafe reports per month within the intervention's radius (those whose "
             "reasons it addresses) before and after it, against the rest of its local "
             "policing area: the difference-in-differences rate ratio with its 95% "
-            "confidence interval (from the Poisson standard error of the log, "
-            "sqrt(1/a + 1/b + 1/c + 1/d)), and a verdict in plain words. With too few "
+            "confidence interval (from the standard error of the log, "
+            "sqrt(dispersion * (1/a + 1/b + 1/c + 1/d)), the dispersion estimated from "
+            "the monthly counts), and a verdict in plain words. With too few "
             "reports, no whole month after it yet, or a planned intervention, it says so "
             "and gives no ratio."
         ),

@@ -118,18 +118,55 @@ def test_the_confidence_interval_is_the_hand_computed_one():
         200,
         260,
     )
-    # RR = (15/30) / (260/200) = 0.384615; SE = sqrt(1/30 + 1/15 + 1/200 + 1/260)
-    # = sqrt(0.108846) = 0.329918; exp(±1.959964 * 0.329918) = 0.523798 and 1.909135.
+    # RR = (15/30) / (260/200) = 0.384615.
+    # Dispersion: before, the rest has reports in months 1-4 only (50 each, of 200), where
+    # the site's 30 would be 7.5 a month against the 5 seen: 4 * 2.5^2 / 7.5 = 3.3333 on 3
+    # degrees of freedom; after, the rest has 26 in each of months 1-10, the site's 15
+    # would be 1.5 a month against 3 (months 1-5) and 0 (6-10): 10 * 1.5^2 / 1.5 = 15 on 9.
+    # (10/3 + 15) / 12 = 55/36 = 1.527778.
+    # SE = sqrt(55/36 * (1/30 + 1/15 + 1/200 + 1/260)) = sqrt(0.166293) = 0.407790;
+    # exp(±1.959964 * 0.407790) = 0.449664 and 2.223881.
+    assert found.dispersion == 1.528
     assert found.rate_ratio == 0.385
-    assert found.ci_low == 0.201
-    assert found.ci_high == 0.734
+    assert found.ci_low == 0.173
+    assert found.ci_high == 0.855
+    assert rate_ratio(30, 15, 200, 260, dispersion=55 / 36) == pytest.approx(
+        (0.3846154, 0.1729478, 0.8553388), abs=1e-6
+    )
+    # Poisson's own interval, narrower.
     assert rate_ratio(30, 15, 200, 260) == pytest.approx(
         (0.3846154, 0.2014650, 0.7342665), abs=1e-6
     )
     assert found.verdict == (
         "Reports near the new light fell by 62% relative to the rest of Shropshire "
-        "(95% CI 27% to 80%)."
+        "(95% CI 14% to 83%)."
     )
+
+
+def test_steady_counts_keep_poissons_interval_and_bursts_widen_it():
+    light = a_light()
+    near(BEFORE, 20)
+    near(AFTER, 10)
+    control(BEFORE + AFTER, 50)
+    steady = evaluate(light)
+    # The same totals near the site (240 before, 120 after), in bursts: all of each
+    # window's reports in three of its months.
+    Report.objects.filter(location_projected__dwithin=(light.location_projected, 100)).delete()
+    near(BEFORE[:3], 80)
+    near(AFTER[:3], 40)
+
+    bursty = evaluate(light)
+
+    assert steady.dispersion == 1.0
+    assert (steady.rate_ratio, steady.ci_low, steady.ci_high) == pytest.approx(
+        rate_ratio(240, 120, 600, 600), abs=5e-4
+    )
+    assert (bursty.near.before, bursty.near.after) == (240, 120)
+    assert bursty.rate_ratio == steady.rate_ratio == 0.5
+    assert bursty.dispersion is not None and bursty.dispersion > 10
+    assert bursty.ci_low is not None and steady.ci_low is not None
+    assert bursty.ci_high is not None and steady.ci_high is not None
+    assert bursty.ci_low < steady.ci_low and bursty.ci_high > steady.ci_high
 
 
 def test_the_rate_ratio_is_symmetric_in_its_interval_on_the_log_scale():
@@ -391,6 +428,7 @@ def test_as_dict_is_plain_json_with_every_part(django_assert_num_queries):
         "rate_ratio",
         "ci_low",
         "ci_high",
+        "dispersion",
         "insufficient",
         "verdict",
         "counted",
