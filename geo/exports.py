@@ -33,7 +33,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.contrib.gis.db.models.functions import AsGeoJSON
-from django.db import OperationalError, transaction
+from django.db import transaction
 from django.db.models import F, FloatField, Func, QuerySet, TextField, Value
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
@@ -48,6 +48,7 @@ from geo.filters import (
     parse_layer_filters,
 )
 from geo.hotspots.aggregate import BANDS
+from geo.jobs import JobFailed, job_enqueue, job_ready, job_running, job_start
 from geo.models import Export
 from geo.selectors import planner_hotspot_cells, planner_places, planner_reports
 from reports.reasons import REASON_CODES
@@ -78,7 +79,7 @@ EXTENSIONS = {
 Row = dict[str, Any]
 
 
-class ExportFailed(Exception):
+class ExportFailed(JobFailed):
     """An export that cannot be written; its message is shown to the planner."""
 
 
@@ -434,11 +435,12 @@ def export_create(
 def _enqueue(export: Export) -> None:
     from geo.tasks import export_run_task
 
-    try:
-        export_run_task.apply_async(args=(export.pk,), queue=settings.EXPORTS_QUEUE)
-    except Exception as exc:  # the broker (Redis) is down or unreachable
-        logger.warning("export %s not queued, broker unavailable: %s", export.pk, exc)
-        _fail(export, "The export could not be queued just now: ask for it again shortly.")
+    job_enqueue(
+        export,
+        export_run_task,
+        queue=settings.EXPORTS_QUEUE,
+        unavailable="The export could not be queued just now: ask for it again shortly.",
+    )
 
 
 def export_run(*, export_id: int) -> Export:
@@ -451,24 +453,16 @@ def export_run(*, export_id: int) -> Export:
     export = Export.objects.select_related("user").get(pk=export_id)
     if export.status not in (Export.Status.QUEUED, Export.Status.RUNNING):
         return export
-    try:
+    with job_running(
+        export, unexpected="The export failed unexpectedly: ask for it again, or tell support."
+    ):
         filters, area_ids = _current_scope(export)
         spec = LAYERS[export.layer]
         rows = spec.rows(filters, area_ids, "geojson" if export.format == "geojson" else "wkt")
         total = rows.count()
-        export.status = Export.Status.RUNNING
-        export.started_at = timezone.now()
-        export.progress = 0.0
         export.row_count = 0
-        export.save(update_fields=["status", "started_at", "progress", "row_count"])
+        job_start(export, "row_count")
         _write(export, spec, rows, total=total)
-    except ExportFailed as failure:
-        _fail(export, str(failure))
-    except OperationalError:
-        raise  # the database went away: the task tries again
-    except Exception:
-        logger.exception("export %s failed", export.pk)
-        _fail(export, "The export failed unexpectedly: ask for it again, or tell support.")
     return export
 
 
@@ -520,14 +514,6 @@ def _current_scope(export: Export) -> tuple[LayerFilters, frozenset[int]]:
     return filters, area_ids
 
 
-def _fail(export: Export, message: str) -> None:
-    export.status = Export.Status.FAILED
-    export.error = message
-    export.finished_at = timezone.now()
-    export.save(update_fields=["status", "error", "finished_at"])
-    logger.warning("export %s failed: %s", export.pk, message)
-
-
 def export_path(export: Export) -> Path:
     """Where a ready export's file is."""
     return Path(settings.EXPORTS_DIR) / export.file
@@ -571,23 +557,9 @@ def _write(export: Export, spec: LayerSpec, rows: QuerySet[Any, Row], *, total: 
         os.replace(written, directory / name)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    export.status = Export.Status.READY
-    export.progress = 1.0
     export.file = name
     export.file_size = size
-    export.finished_at = timezone.now()
-    export.error = ""
-    export.save(
-        update_fields=[
-            "status",
-            "progress",
-            "row_count",
-            "file",
-            "file_size",
-            "finished_at",
-            "error",
-        ]
-    )
+    job_ready(export, "row_count", "file", "file_size")
     logger.info("export %s ready: %s rows, %s bytes", export.pk, export.row_count, size)
 
 

@@ -254,7 +254,34 @@ class PlannerProfile(models.Model):
         return f"{self.user} of {self.organisation}"
 
 
-class Export(models.Model):
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class Job(models.Model):
+    """Work a planner asked for that a Celery worker may do (``geo.jobs``): how far it has
+    gone, and when it started and finished. Each kind of job has its own ``status`` field,
+    with at least ``JobStatus``'s values."""
+
+    # From 0 to 1, written by the worker as it goes.
+    progress = models.FloatField(default=0.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Why it failed, for the planner.
+    error = models.TextField(blank=True)
+
+    status: str
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at", "-pk"]
+
+
+class Export(Job):
     """A planner's export of a layer to a file: the record of who took what, and when.
 
     Kept after its file is gone, so that every export of report data can be accounted for.
@@ -271,7 +298,7 @@ class Export(models.Model):
         GEOJSON = "geojson", "GeoJSON"
         GPKG = "gpkg", "GeoPackage"
 
-    class Status(models.TextChoices):
+    class Status(models.TextChoices):  # JobStatus's values, and one more
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         READY = "ready", "Ready"
@@ -290,19 +317,13 @@ class Export(models.Model):
     # The layer filters as query parameters, canonical (``geo.exports.canonical_filters``).
     filters = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    progress = models.FloatField(default=0.0)
     # Rows written so far; every row of the file once ready.
     row_count = models.PositiveIntegerField(default=0)
     # The file's name inside EXPORTS_DIR; empty until ready, kept once expired.
     file = models.CharField(max_length=200, blank=True)
     file_size = models.PositiveBigIntegerField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    error = models.TextField(blank=True)
 
-    class Meta:
-        ordering = ["-created_at", "-pk"]
+    class Meta(Job.Meta):
         indexes = [
             # A planner's own exports, newest first (the list endpoint).
             models.Index(
@@ -451,7 +472,7 @@ class Intervention(models.Model):
         return f"{self.get_kind_display()} on {self.date:%Y-%m-%d}"
 
 
-class PriorityRun(models.Model):
+class PriorityRun(Job):
     """One budgeted choice of new sites for an intervention, as a planner asked for it.
 
     Small areas are answered during the request; large ones by a Celery worker that writes
@@ -459,11 +480,7 @@ class PriorityRun(models.Model):
     while the reports, the assets and the live hotspot generation are unchanged (``key``).
     """
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        READY = "ready", "Ready"
-        FAILED = "failed", "Failed"
+    Status = JobStatus
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="priority_runs"
@@ -476,16 +493,10 @@ class PriorityRun(models.Model):
     parameters = models.JSONField(default=dict)
     key = models.CharField(max_length=200, db_index=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    progress = models.FloatField(default=0.0)
     # The chosen sites and totals (``geo.priorities``), once ready.
     result = models.JSONField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    error = models.TextField(blank=True)
 
-    class Meta:
-        ordering = ["-created_at", "-pk"]
+    class Meta(Job.Meta):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(progress__gte=0, progress__lte=1),

@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import OperationalError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 from scipy.spatial import cKDTree
@@ -67,6 +67,7 @@ from geo.coverage import (
 from geo.exports import ExportFailed, LayerSpec, _csv_cell, _ogr2ogr
 from geo.hotspots.grid import SQRT3
 from geo.hotspots.weights import WEIGHT_SQL, weight_parameters
+from geo.jobs import JobFailed, job_enqueue, job_ready, job_running, job_start
 from geo.models import Area, HotspotGeneration, PriorityRun
 from reports.reasons import REASON_CODES
 
@@ -878,7 +879,7 @@ def priority_key(question: Question, scope: PlannerScope) -> str:
     return "priorities:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-class RunFailed(Exception):
+class RunFailed(JobFailed):
     """A run that cannot be answered; its message is shown to the planner."""
 
 
@@ -930,11 +931,12 @@ def priority_ask(*, user: User, scope: PlannerScope, question: Question) -> Prio
 def _enqueue(run: PriorityRun) -> None:
     from geo.tasks import priority_run_task
 
-    try:
-        priority_run_task.apply_async(args=(run.pk,), queue=settings.PRIORITIES_QUEUE)
-    except Exception as exc:  # the broker (Redis) is down or unreachable
-        logger.warning("priorities %s not queued, broker unavailable: %s", run.pk, exc)
-        _fail(run, "The question could not be queued just now: ask again shortly.")
+    job_enqueue(
+        run,
+        priority_run_task,
+        queue=settings.PRIORITIES_QUEUE,
+        unavailable="The question could not be queued just now: ask again shortly.",
+    )
 
 
 def priority_run(*, run_id: int) -> PriorityRun:
@@ -947,12 +949,11 @@ def priority_run(*, run_id: int) -> PriorityRun:
     run = PriorityRun.objects.select_related("user").get(pk=run_id)
     if run.status not in (PriorityRun.Status.QUEUED, PriorityRun.Status.RUNNING):
         return run
-    try:
+    with job_running(
+        run, unexpected="The question could not be answered: ask again, or tell support."
+    ):
         question = _current_question(run)
-        run.status = PriorityRun.Status.RUNNING
-        run.started_at = timezone.now()
-        run.progress = 0.0
-        run.save(update_fields=["status", "started_at", "progress"])
+        job_start(run)
         answer = priorities_choose(
             need=question.need,
             budget=question.budget,
@@ -963,24 +964,13 @@ def priority_run(*, run_id: int) -> PriorityRun:
             progress=_progress_writer(run),
         )
         run.result = priorities_geojson(answer)
-        run.status = PriorityRun.Status.READY
-        run.progress = 1.0
-        run.finished_at = timezone.now()
-        run.error = ""
-        run.save(update_fields=["result", "status", "progress", "finished_at", "error"])
+        job_ready(run, "result")
         logger.info(
             "priorities %s ready: %s sites, %.1f%% of the demand",
             run.pk,
             len(answer.sites),
             100 * answer.share_covered,
         )
-    except RunFailed as failure:
-        _fail(run, str(failure))
-    except OperationalError:
-        raise  # the database went away: the task tries again
-    except Exception:
-        logger.exception("priorities %s failed", run.pk)
-        _fail(run, "The question could not be answered: ask again, or tell support.")
     return run
 
 
@@ -1010,14 +1000,6 @@ def _progress_writer(run: PriorityRun) -> Progress:
             run.save(update_fields=["progress"])
 
     return write
-
-
-def _fail(run: PriorityRun, message: str) -> None:
-    run.status = PriorityRun.Status.FAILED
-    run.error = message
-    run.finished_at = timezone.now()
-    run.save(update_fields=["status", "error", "finished_at"])
-    logger.warning("priorities %s failed: %s", run.pk, message)
 
 
 # --------------------------------------------------------------------------------------

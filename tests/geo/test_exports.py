@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
-from django.db.models.signals import post_save
 from django.utils import timezone
 from pytest_django import DjangoAssertNumQueries
 from pytest_django.fixtures import Settings as SettingsWrapper
@@ -30,7 +29,7 @@ from reports.reasons import REASON_CODES
 from tests.cast import PLANNER_PASSWORD, client_for, planner_make
 from tests.fixtures.points import HEREFORD, SHREWSBURY, WORCESTER
 from tests.geo.hotspot_factories import prime_study_cache, reports_around, use_coarse_grids
-from tests.support.celery import celery_worker_queue
+from tests.support.celery import progress_recorded
 
 pytestmark = pytest.mark.usefixtures("west_mercia")
 # A rebuild's own connections, and the worker's, must see the rows: these tests commit them.
@@ -398,27 +397,10 @@ def test_place_exports_hold_the_live_places_in_scope_in_every_format(
 
 
 @pytest.fixture
-def celery_queue(settings: SettingsWrapper) -> Iterator[str]:
-    """A real Celery worker, in a thread, consuming a queue of its own on the tests' Redis."""
-    import geo.tasks  # noqa: F401 - registers the task with the app
-
-    with celery_worker_queue("test-exports") as queue:
-        settings.EXPORTS_QUEUE = queue
-        yield queue
-
-
-@pytest.fixture
 def progress_seen() -> Iterator[list[float]]:
-    """Every progress an export records, in order, whichever thread records it."""
-    seen: list[float] = []
-
-    def record(sender: Any, instance: Export, update_fields: Any = None, **kwargs: Any) -> None:
-        if update_fields is not None and "progress" in update_fields:
-            seen.append(instance.progress)
-
-    post_save.connect(record, sender=Export, weak=False)
-    yield seen
-    post_save.disconnect(record, sender=Export)
+    """Every progress an export records, in order."""
+    with progress_recorded(Export) as seen:
+        yield seen
 
 
 @pytest.mark.slow

@@ -52,7 +52,6 @@ from tests.geo.hotspot_factories import (
     scattered,
     use_coarse_grids,
 )
-from tests.support.celery import celery_worker_queue
 
 pytestmark = pytest.mark.usefixtures("west_mercia")
 # The rebuild's own connections must see the reports, so these tests commit them.
@@ -766,15 +765,6 @@ def test_a_report_is_stored_when_redis_cannot_queue_a_rebuild(
     assert Report.objects.filter(pk=body["id"]).exists()
     assert broker.llen("celery") == 0
     assert "hotspot rebuild not queued, Redis unavailable" in caplog.text
-
-
-@pytest.fixture
-def celery_queue() -> Iterator[str]:
-    """A real Celery worker, in a thread, consuming a queue of its own on the tests' Redis."""
-    import geo.tasks  # noqa: F401 - registers the task with the app
-
-    with celery_worker_queue("test-hotspots") as queue:
-        yield queue
 
 
 @pytest.mark.slow

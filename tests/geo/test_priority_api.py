@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
-from django.db.models.signals import post_save
 from pytest_django import DjangoAssertNumQueries
 from pytest_django.fixtures import Settings as SettingsWrapper
 from rest_framework.test import APIClient
@@ -26,7 +25,7 @@ from tests.cast import PLANNER_PASSWORD, client_for, planner_make
 from tests.fixtures.points import HEREFORD, SHREWSBURY, WORCESTER
 from tests.geo.asset_factories import light_at
 from tests.geo.hotspot_factories import Row, common_centre, insert_reports, scattered
-from tests.support.celery import celery_worker_queue
+from tests.support.celery import progress_recorded
 
 pytestmark = pytest.mark.usefixtures("west_mercia")
 # The worker's own connection must see the rows: these tests commit them.
@@ -257,27 +256,10 @@ def test_new_assets_make_the_question_new(force_planner: User, three_towns: None
 
 
 @pytest.fixture
-def celery_queue(settings: SettingsWrapper) -> Iterator[str]:
-    """A real Celery worker, in a thread, consuming a queue of its own on the tests' Redis."""
-    import geo.tasks  # noqa: F401 - registers the task with the app
-
-    with celery_worker_queue("test-priorities") as queue:
-        settings.PRIORITIES_QUEUE = queue
-        yield queue
-
-
-@pytest.fixture
 def progress_seen() -> Iterator[list[float]]:
-    """Every progress a run records, in order, whichever thread records it."""
-    seen: list[float] = []
-
-    def record(sender: Any, instance: PriorityRun, update_fields: Any = None, **kw: Any) -> None:
-        if update_fields is not None and "progress" in update_fields:
-            seen.append(instance.progress)
-
-    post_save.connect(record, sender=PriorityRun, weak=False)
-    yield seen
-    post_save.disconnect(record, sender=PriorityRun)
+    """Every progress a run records, in order."""
+    with progress_recorded(PriorityRun) as seen:
+        yield seen
 
 
 def wait_until_finished(client: APIClient, url: str, *, seconds: float = 30) -> dict[str, Any]:

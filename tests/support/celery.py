@@ -1,4 +1,5 @@
-"""A real Celery worker for tests: in a thread, on the tests' Redis, on a queue of its own."""
+"""A real Celery worker for tests: in a thread, on the tests' Redis, on a queue of its own;
+and what a job records of its progress."""
 
 import os
 import uuid
@@ -7,6 +8,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.db import connections
+from django.db.models import Model
+from django.db.models.signals import post_save
 
 
 @contextmanager
@@ -47,3 +50,19 @@ def celery_worker_queue(prefix: str) -> Iterator[str]:
             bound.declare()
             bound.delete()
         app.conf.update(saved)
+
+
+@contextmanager
+def progress_recorded(model: type[Model]) -> Iterator[list[float]]:
+    """Every progress a job of this model saves, in order, whichever thread saves it."""
+    seen: list[float] = []
+
+    def record(sender: Any, instance: Any, update_fields: Any = None, **kwargs: Any) -> None:
+        if update_fields is not None and "progress" in update_fields:
+            seen.append(instance.progress)
+
+    post_save.connect(record, sender=model, weak=False)
+    try:
+        yield seen
+    finally:
+        post_save.disconnect(record, sender=model)
