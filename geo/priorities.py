@@ -33,6 +33,7 @@ was answered with are unchanged.
 """
 
 import csv
+import datetime as dt
 import hashlib
 import heapq
 import io
@@ -898,6 +899,10 @@ def priority_ask(*, user: User, scope: PlannerScope, question: Question) -> Prio
     if own is not None:
         logger.info("priorities %s reused for %s", own.pk, user.get_username())
         return own
+    pending = _pending_run(user=user, scope=scope, key=key)
+    if pending is not None:
+        logger.info("priorities %s still pending for %s", pending.pk, user.get_username())
+        return pending
     run = PriorityRun(
         user=user,
         organisation=scope.organisation,
@@ -926,6 +931,29 @@ def priority_ask(*, user: User, scope: PlannerScope, question: Question) -> Prio
         return priority_run(run_id=run.pk)
     transaction.on_commit(lambda: _enqueue(run))
     return run
+
+
+# A planner who asks again while their run waits for a worker (a reload, a second click) is
+# given that run, not a second one. Only a recent one: a run queued longer ago than this has
+# most likely lost its message (Redis emptied, a worker gone), and asking again is how the
+# planner gets a new one sent; a whole force's answer takes seconds.
+PENDING_REUSE_SECONDS = 300
+
+
+def _pending_run(*, user: User, scope: PlannerScope, key: str) -> PriorityRun | None:
+    """The planner's own run of this question, queued or running, asked recently."""
+    since = timezone.now() - dt.timedelta(seconds=PENDING_REUSE_SECONDS)
+    return (
+        PriorityRun.objects.filter(
+            user=user,
+            organisation=scope.organisation,
+            key=key,
+            status__in=[PriorityRun.Status.QUEUED, PriorityRun.Status.RUNNING],
+            created_at__gte=since,
+        )
+        .order_by("-pk")
+        .first()
+    )
 
 
 def _enqueue(run: PriorityRun) -> None:

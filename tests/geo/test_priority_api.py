@@ -5,6 +5,7 @@ GeoPackages back.
 """
 
 import csv
+import datetime as dt
 import io
 import subprocess
 import time
@@ -14,12 +15,13 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.utils import timezone
 from pytest_django import DjangoAssertNumQueries
 from pytest_django.fixtures import Settings as SettingsWrapper
 from rest_framework.test import APIClient
 
 from geo.models import Organisation, PlannerProfile, PriorityRun
-from geo.priorities import priority_run
+from geo.priorities import PENDING_REUSE_SECONDS, priority_run
 from reports.models import Report
 from tests.cast import PLANNER_PASSWORD, client_for, planner_make
 from tests.fixtures.points import HEREFORD, SHREWSBURY, WORCESTER
@@ -327,6 +329,30 @@ def queued_run(shropshire_planner: User, settings: SettingsWrapper, three_towns:
     response = ask(client_for(shropshire_planner), budget="5000")
     assert response.status_code == 202
     return int(response.json()["id"])
+
+
+@pytest.mark.django_db
+def test_asking_again_while_a_run_waits_gives_that_run_until_it_looks_lost(
+    shropshire_planner: User, queued_run: int, west_mercia_police: Organisation
+) -> None:
+    client = client_for(shropshire_planner)
+
+    again = ask(client, budget="5000")
+    other = ask(client, budget="7500")
+    colleague = planner_make("colleague", west_mercia_police)
+    theirs = ask(client_for(colleague), budget="5000")
+
+    assert (again.status_code, again.json()["id"]) == (202, queued_run)
+    assert other.json()["id"] != queued_run
+    assert theirs.json()["id"] != queued_run
+
+    # Queued for longer than a worker would ever take: most likely lost, so sent anew.
+    PriorityRun.objects.filter(pk=queued_run).update(
+        created_at=timezone.now() - dt.timedelta(seconds=PENDING_REUSE_SECONDS + 1)
+    )
+    fresh = ask(client, budget="5000")
+
+    assert fresh.status_code == 202 and fresh.json()["id"] != queued_run
 
 
 @pytest.mark.django_db
