@@ -1,10 +1,7 @@
-"""The load generator: a separate, single-threaded process that keeps N requests in flight.
-
-One ``selectors`` loop drives every connection with non-blocking sockets, so the client
-costs a few tens of microseconds of CPU per request and never competes with itself for
-the GIL. Every request is built before the clock starts. A connection is reused when the
-server keeps it alive; gunicorn's sync workers close it after each response, so then each
-request pays for a new TCP connection (inside its measured latency, as a real client would).
+"""The reports' load generator: a separate, single-threaded process that keeps N POST
+requests in flight (``bench._http``: one ``selectors`` loop, so the client costs a few tens
+of microseconds of CPU per request and never competes with itself for the GIL), and reads
+where the machine's CPU went meanwhile. Every request body is built before the clock starts.
 
 Run as ``python -m bench._load`` with a JSON job on stdin; prints a JSON result on stdout.
 """
@@ -13,14 +10,11 @@ import json
 import os
 import random
 import resource
-import selectors
-import socket
 import sys
-import time
 import uuid
-from collections import Counter, deque
-from dataclasses import dataclass, field
 from typing import Any
+
+from bench._http import drive
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -121,159 +115,42 @@ def build_requests(job: dict[str, Any]) -> list[bytes]:
     return out
 
 
-@dataclass
-class _Slot:
-    sock: socket.socket | None = None
-    out: memoryview = field(default_factory=lambda: memoryview(b""))
-    buf: bytearray = field(default_factory=bytearray)
-    started: float = 0.0
-    header_end: int = -1
-    length: int | None = None
-    status: int = 0
-    close_after: bool = False
-
-
 def run(job: dict[str, Any]) -> dict[str, Any]:
-    requests = deque(build_requests(job))
-    total = len(requests)
-    keep_bodies = bool(job["batch_size"])
-    address = (job["host"], job["port"])
-    # Each new connection comes from the next loopback address, as if from another phone.
-    sources = job.get("source_addresses") or [""]
-    next_source = 0
-    timeout = float(job.get("timeout", 30.0))
-
-    sel = selectors.DefaultSelector()
-    latencies: list[float] = []
-    statuses: Counter[int] = Counter()
-    errors: Counter[str] = Counter()
-    bodies: list[bytes] = []
-    connections = 0
-
-    def start(slot: _Slot) -> None:
-        nonlocal connections, next_source
-        slot.started = time.perf_counter()
-        slot.out = memoryview(requests.popleft())
-        slot.buf = bytearray()
-        slot.header_end, slot.length, slot.status, slot.close_after = -1, None, 0, False
-        if slot.sock is None:
-            # Loopback connect completes in the kernel's accept queue: no need to wait.
-            sock = socket.create_connection(address, source_address=(sources[next_source], 0))
-            next_source = (next_source + 1) % len(sources)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.setblocking(False)
-            slot.sock = sock
-            connections += 1
-            sel.register(sock, selectors.EVENT_WRITE, slot)
-        else:
-            sel.modify(slot.sock, selectors.EVENT_WRITE, slot)
-        send(slot)
-
-    def drop(slot: _Slot) -> None:
-        if slot.sock is not None:
-            sel.unregister(slot.sock)
-            slot.sock.close()
-            slot.sock = None
-
-    def send(slot: _Slot) -> None:
-        assert slot.sock is not None
-        try:
-            sent = slot.sock.send(slot.out)
-        except BlockingIOError:
-            return
-        slot.out = slot.out[sent:]
-        if not slot.out:
-            sel.modify(slot.sock, selectors.EVENT_READ, slot)
-
-    def finish(slot: _Slot, error: str | None = None) -> None:
-        if error:
-            errors[error] += 1
-            drop(slot)
-        else:
-            latencies.append(time.perf_counter() - slot.started)
-            statuses[slot.status] += 1
-            if keep_bodies:
-                bodies.append(bytes(slot.buf[slot.header_end :]))
-            if slot.close_after:
-                drop(slot)
-        if requests:
-            start(slot)
-        elif slot.sock is not None:
-            drop(slot)
-
-    def receive(slot: _Slot) -> None:
-        assert slot.sock is not None
-        try:
-            chunk = slot.sock.recv(262144)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            finish(slot, type(exc).__name__)
-            return
-        if not chunk:
-            if slot.header_end >= 0 and slot.length is None:
-                slot.close_after = True
-                finish(slot)
-            else:
-                finish(slot, "closed before the response ended")
-            return
-        slot.buf += chunk
-        if slot.header_end < 0:
-            end = slot.buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            slot.header_end = end + 4
-            head = bytes(slot.buf[:end]).decode("latin-1").split("\r\n")
-            slot.status = int(head[0].split(" ", 2)[1])
-            for line in head[1:]:
-                name, _, value = line.partition(":")
-                name = name.strip().lower()
-                if name == "content-length":
-                    slot.length = int(value)
-                elif name == "connection" and value.strip().lower() == "close":
-                    slot.close_after = True
-        if slot.length is not None and len(slot.buf) - slot.header_end >= slot.length:
-            finish(slot)
-
+    requests = build_requests(job)
+    keep_bodies = bool(job["batch_size"])  # to count the reports each batch created
     groups = {"server": job.get("server_pids", []), "postgres": job.get("postgres_pids", [])}
     cpu_before = cpu_snapshot()
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    began = time.perf_counter()
-    slots = [_Slot() for _ in range(min(job["concurrency"], total))]
-    for slot in slots:
-        start(slot)
-    done_by = began + timeout + total  # a generous guard against a hung server
-    while sel.get_map():
-        if time.perf_counter() > done_by:
-            errors["timed out"] += len(sel.get_map())
-            break
-        for key, mask in sel.select(timeout=timeout):
-            slot = key.data
-            if mask & selectors.EVENT_WRITE:
-                send(slot)
-            elif mask & selectors.EVENT_READ:
-                receive(slot)
-    elapsed = time.perf_counter() - began
+    answered = drive(
+        requests,
+        host=job["host"],
+        port=job["port"],
+        concurrency=job["concurrency"],
+        timeout=float(job.get("timeout", 30.0)),
+        # Each new connection comes from the next loopback address, as if from another phone.
+        sources=job.get("source_addresses") or (),
+        keep_bodies=keep_bodies,
+    )
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu_after = cpu_snapshot()
 
-    created = statuses.get(201, 0)
+    created = answered.statuses.get(201, 0)
     if keep_bodies:
         created = 0
-        for body in bodies:
+        for body in answered.bodies:
             try:
                 results = json.loads(body)["results"]
             except (ValueError, KeyError, TypeError):
                 continue
             created += sum(1 for r in results if r.get("status") == "created")
     return {
-        "requests": total,
-        "seconds": elapsed,
-        "latencies": latencies,
-        "statuses": {str(k): v for k, v in sorted(statuses.items())},
-        "errors": dict(errors),
+        "requests": answered.requests,
+        "seconds": answered.seconds,
+        "latencies": answered.latencies,
+        "statuses": answered.status_counts(),
+        "errors": dict(answered.errors),
         "created": created,
-        "connections": connections,
+        "connections": answered.connections,
         "cpu_seconds": {
             "client": (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime),
             **cpu_used(cpu_before, cpu_after, groups),

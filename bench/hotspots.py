@@ -18,11 +18,17 @@ import os
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
+from bench._common import (
+    RESULTS,
+    bench_database_url,
+    close_django,
+    drop_database,
+    prepare_database_here,
+    setup_django,
+)
+
 DEFAULT_DATABASE_URL = "postgis://postgres@127.0.0.1:5432/streetsafe_hsbench"
 TARGET_SECONDS_AT_1M = 10.0
 TARGET_Z_DIFFERENCE = 1e-6
@@ -82,20 +88,16 @@ def main() -> int:
     arguments = parser.parse_args()
     scales = [int(value) for value in arguments.scales.split(",")]
 
-    database_url = os.environ.get("BENCH_HOTSPOTS_DATABASE_URL", DEFAULT_DATABASE_URL)
-    if not database_url.rstrip("/").endswith("_hsbench"):
-        sys.exit("The bench database's name must end in _hsbench: it is emptied.")
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "streetsafe.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("ensure_database", verbosity=0)
-    call_command("migrate", verbosity=0)
-    call_command("load_west_mercia", if_missing=True, verbosity=0)
+    database_url = bench_database_url(
+        "BENCH_HOTSPOTS_DATABASE_URL", DEFAULT_DATABASE_URL, suffix="_hsbench", why="it is emptied"
+    )
+    setup_django(
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"),
+        }
+    )
+    prepare_database_here()
 
     results: dict[str, Any] = {"scales": {}}
     try:
@@ -104,7 +106,8 @@ def main() -> int:
         results["esda"] = _compare_with_esda()
     finally:
         if not arguments.keep_db:
-            _drop_database()
+            close_django()
+            drop_database(database_url)
     _print(results, scales)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "hotspots.json").write_text(json.dumps(results, indent=2))
@@ -185,25 +188,6 @@ def _compare_with_esda() -> dict[str, Any]:
         "esda_over_ours": round(esda_seconds / ours_seconds, 2),
         "esda_g_local_over_ours": round(theirs.g_local_seconds / ours_seconds, 2),
     }
-
-
-def _drop_database() -> None:
-    from django.db import connection
-
-    name = connection.settings_dict["NAME"]
-    connection.close()
-    import psycopg2
-
-    admin = psycopg2.connect(
-        host=connection.settings_dict["HOST"] or "127.0.0.1",
-        port=connection.settings_dict["PORT"] or 5432,
-        user=connection.settings_dict["USER"] or "postgres",
-        dbname="postgres",
-    )
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
 
 
 def _print(results: dict[str, Any], scales: list[int]) -> None:

@@ -19,28 +19,33 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from bench._common import (
+    PYTHON,
+    RESULTS,
+    ROOT,
+    bench_database_url,
+    bench_env,
+    close_django,
+    database_name,
+    drop_database,
+    gunicorn,
+    percentile,
+    prepare_database,
+    run_load,
+    setup_django,
+)
 from bench._load import cpu_snapshot, cpu_used
 from bench._profile import print_top_costs
-
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
-PYTHON = sys.executable
-GUNICORN = str(Path(PYTHON).parent / "gunicorn")
 
 DEFAULT_DATABASE_URL = "postgis://postgres@127.0.0.1:5432/streetsafe_bench"
 # Its own Redis database, so the bench never touches the throttle of a running `make run`.
@@ -69,9 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     env = _bench_env()
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
-    print(f"Database {_db_name(env)}: ensure_database, migrate, load_west_mercia --if-missing")
-    _prepare_database(env)
-    _setup_django(env)
+    print(
+        f"Database {database_name(env['DATABASE_URL'])}: "
+        "ensure_database, migrate, load_west_mercia --if-missing"
+    )
+    prepare_database(env)
+    setup_django(env)
     from django.conf import settings
 
     points = _points(args.points)
@@ -81,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict[str, Any] = {}
     try:
-        with _gunicorn(env, workers=args.workers, extra=args.gunicorn_arg) as server:
+        with gunicorn(
+            env, workers=args.workers, log=RESULTS / "gunicorn.log", extra=args.gunicorn_arg
+        ) as server:
             job = {
                 "host": "127.0.0.1",
                 "port": server.port,
@@ -148,9 +158,9 @@ def main(argv: list[str] | None = None) -> int:
             results["pgbench"]["busy_before_percent"] = quiet
         _truncate()
     finally:
-        _close_django()
+        close_django()
         if not args.keep_db:
-            _drop_database(env)
+            drop_database(env["DATABASE_URL"])
 
     report = _report(args, results)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -224,72 +234,12 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
 
 def _bench_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL),
-        REDIS_URL=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL),
-        REPORT_THROTTLE_RATE="1000000/min",
-        DEBUG="false",
-        SECRET_KEY="bench-" + uuid.uuid4().hex,
-        SECURE_SSL_REDIRECT="false",
-        SECURE_HSTS_SECONDS="0",
-        ALLOWED_HOSTS="127.0.0.1",
-        LOG_LEVEL="WARNING",
-        DJANGO_SETTINGS_MODULE="streetsafe.settings",
+    # The bench empties reports_report before every phase: never a real database.
+    url = bench_database_url(
+        "BENCH_DATABASE_URL", DEFAULT_DATABASE_URL, suffix="_bench", why="its reports are emptied"
     )
-    name = _db_name(env)
-    if not name.endswith("_bench"):
-        # The bench empties reports_report before every phase: never a real database.
-        raise SystemExit(f"BENCH_DATABASE_URL must name a database ending in _bench, not {name}")
-    return env
-
-
-def _db_name(env: dict[str, str]) -> str:
-    return urlsplit(env["DATABASE_URL"]).path.lstrip("/")
-
-
-def _prepare_database(env: dict[str, str]) -> None:
-    for command in (
-        ["ensure_database"],
-        ["migrate", "--noinput", "-v", "0"],
-        ["load_west_mercia", "--if-missing"],
-    ):
-        subprocess.run(
-            [PYTHON, "manage.py", *command],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-
-
-def _setup_django(env: dict[str, str]) -> None:
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
-
-def _close_django() -> None:
-    from django.db import connection
-
-    connection.close()
-
-
-def _drop_database(env: dict[str, str]) -> None:
-    import psycopg2
-    from psycopg2 import sql
-
-    params = _pg_params()
-    params["dbname"] = "postgres"
-    conn = psycopg2.connect(**params)
-    conn.autocommit = True
-    with conn.cursor() as cursor:
-        cursor.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(_db_name(env)))
-        )
-    conn.close()
+    redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL)
+    return bench_env(url, redis_url, REPORT_THROTTLE_RATE="1000000/min")
 
 
 def _pg_params() -> dict[str, Any]:
@@ -399,91 +349,6 @@ def _source_addresses(count: int) -> list[str]:
     return [f"127.0.{i // 254}.{i % 254 + 1}" for i in range(1, count + 1)]
 
 
-# --- gunicorn -------------------------------------------------------------------------------
-
-
-@dataclass
-class Server:
-    port: int
-    master: int
-    worker_pids: list[int]
-
-    @property
-    def pids(self) -> list[int]:
-        return [self.master, *self.worker_pids]
-
-
-@contextlib.contextmanager
-def _gunicorn(env: dict[str, str], *, workers: int, extra: list[str]) -> Iterator[Server]:
-    port = _free_port()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    log = (RESULTS / "gunicorn.log").open("w")
-    command = [GUNICORN, "streetsafe.wsgi", "--workers", str(workers)]
-    process = subprocess.Popen(
-        [*command, "--bind", f"127.0.0.1:{port}", *extra],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        _wait_ready(process, port)
-        worker_pids = _children(process.pid)
-        deadline = time.monotonic() + 10
-        while len(worker_pids) < workers and time.monotonic() < deadline:
-            time.sleep(0.1)
-            worker_pids = _children(process.pid)
-        yield Server(port, process.pid, worker_pids)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_ready(process: subprocess.Popen[bytes], port: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(
-                f"gunicorn exited ({process.returncode}); see bench/results/gunicorn.log"
-            )
-        try:
-            conn = HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            status = conn.getresponse().status
-            conn.close()
-            if status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("gunicorn did not answer /healthz within 30 s")
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                stat = Path(f"/proc/{entry.name}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
-                out.append(int(entry.name))
-    return sorted(out)
-
-
 # --- the API phases ------------------------------------------------------------------------
 
 
@@ -518,32 +383,15 @@ def _load(
 ) -> dict[str, Any]:
     spec = {**job, "path": path, "count": count, "concurrency": conc, "batch_size": batch_size}
     spec["seed"] = uuid.uuid4().int
-    done = subprocess.run(
-        [PYTHON, "-m", "bench._load"],
-        cwd=ROOT,
-        input=json.dumps(spec).encode(),
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"the load generator failed:\n{done.stderr.decode()}")
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
-
-
-def _percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    rank = max(1, round(q / 100 * len(sorted_values) + 0.5))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
+    return run_load("bench._load", spec)
 
 
 def _latency_ms(latencies: list[float]) -> dict[str, float]:
     values = sorted(latencies)
     return {
-        "p50_ms": round(_percentile(values, 50) * 1000, 2),
-        "p90_ms": round(_percentile(values, 90) * 1000, 2),
-        "p99_ms": round(_percentile(values, 99) * 1000, 2),
+        "p50_ms": round(percentile(values, 50) * 1000, 2),
+        "p90_ms": round(percentile(values, 90) * 1000, 2),
+        "p99_ms": round(percentile(values, 99) * 1000, 2),
         "max_ms": round(values[-1] * 1000, 2) if values else float("nan"),
         "mean_ms": round(sum(values) / len(values) * 1000, 2) if values else float("nan"),
     }

@@ -34,14 +34,21 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
+from io import StringIO
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
+from bench._common import (
+    RESULTS,
+    ROOT,
+    bench_database_url,
+    close_django,
+    drop_database,
+    prepare_database_here,
+    setup_django,
+)
+
 ASSETS = ROOT.parent / "shared" / "data" / "assets"
 LIGHTS_FILE = ASSETS / "bristol_streetlights.csv"
 CAMERAS_FILE = ASSETS / "sheffield_cctv.geojson"
@@ -70,23 +77,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-db", action="store_true", help="keep the database afterwards")
     arguments = parser.parse_args(argv)
 
-    database_url = os.environ.get("BENCH_PRIORITIES_DATABASE_URL", DEFAULT_DATABASE_URL)
-    if not urlsplit(database_url).path.rstrip("/").endswith("_bench"):
-        sys.exit("The bench database's name must end in _bench: its assets are emptied.")
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "streetsafe.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    database_url = bench_database_url(
+        "BENCH_PRIORITIES_DATABASE_URL",
+        DEFAULT_DATABASE_URL,
+        suffix="_bench",
+        why="its assets are emptied",
+    )
+    setup_django(
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL),
+        }
+    )
     from django.conf import settings
-    from django.core.management import call_command
 
     settings.PRIORITIES_MAX_CANDIDATES = CANDIDATES
-    call_command("ensure_database", verbosity=0)
-    call_command("migrate", verbosity=0)
-    call_command("load_west_mercia", if_missing=True, verbosity=0)
+    prepare_database_here()
 
     results: dict[str, Any] = {"scale": arguments.scale}
     try:
@@ -99,11 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         }
         results["optimum"] = _against_optimum()
     finally:
-        from django.db import connection
-
-        connection.close()
+        close_django()
         if not arguments.keep_db:
-            _drop_database(database_url)
+            drop_database(database_url)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "priorities.json").write_text(json.dumps(results, indent=2))
     _print(results)
@@ -114,8 +118,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _import_assets() -> dict[str, Any]:
-    from io import StringIO
-
     from django.core.management import call_command
     from django.db import connection
 
@@ -123,32 +125,12 @@ def _import_assets() -> dict[str, Any]:
         cursor.execute("TRUNCATE geo_streetlight, geo_camera CASCADE")
     print(f"importing {LIGHTS_FILE.name} ...", flush=True)
     out = StringIO()
-    started = time.perf_counter()
-    call_command(
-        "import_assets",
-        str(LIGHTS_FILE),
-        kind="light",
-        lon_field="longitude",
-        lat_field="latitude",
-        verbosity=0,
-        stdout=out,
-    )
-    seconds = time.perf_counter() - started
+    seconds = _import_lights(out)
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM geo_streetlight")
         (lights,) = cursor.fetchone()
     # Once more: every row is already there, so each is matched and left unchanged.
-    started = time.perf_counter()
-    call_command(
-        "import_assets",
-        str(LIGHTS_FILE),
-        kind="light",
-        lon_field="longitude",
-        lat_field="latitude",
-        verbosity=0,
-        stdout=StringIO(),
-    )
-    again_seconds = time.perf_counter() - started
+    again_seconds = _import_lights(StringIO())
     call_command(
         "import_assets",
         str(CAMERAS_FILE),
@@ -172,6 +154,23 @@ def _import_assets() -> dict[str, Any]:
         "command_said": out.getvalue().strip(),
         "cameras": cameras,
     }
+
+
+def _import_lights(out: StringIO) -> float:
+    """Seconds to import the street lights file, the command's output to ``out``."""
+    from django.core.management import call_command
+
+    started = time.perf_counter()
+    call_command(
+        "import_assets",
+        str(LIGHTS_FILE),
+        kind="light",
+        lon_field="longitude",
+        lat_field="latitude",
+        verbosity=0,
+        stdout=out,
+    )
+    return time.perf_counter() - started
 
 
 def _move_assets_onto(lonlat: tuple[float, float]) -> dict[str, Any]:
@@ -364,21 +363,6 @@ def _against_optimum() -> list[dict[str, Any]]:
 
 
 # --- the database and the summary --------------------------------------------------------
-
-
-def _drop_database(url: str) -> None:
-    import psycopg2
-    from psycopg2 import sql
-
-    parts = urlsplit("postgresql://" + url.split("://", 1)[1])
-    name = parts.path.lstrip("/")
-    admin = psycopg2.connect(parts._replace(path="/postgres").geturl())
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-    admin.close()
 
 
 def _verdict(ok: bool) -> str:

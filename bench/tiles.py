@@ -28,20 +28,28 @@ import contextlib
 import json
 import math
 import os
-import subprocess
-import sys
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from http.client import HTTPConnection
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
-PYTHON = sys.executable
+from bench._common import (
+    PYTHON,
+    RESULTS,
+    bench_database_url,
+    bench_env,
+    close_django,
+    drop_database,
+    free_port,
+    gunicorn,
+    manage,
+    percentile,
+    postgresql_url,
+    prepare_database,
+    run_load,
+    serve,
+    setup_django,
+)
+
 DEFAULT_DATABASE_URL = "postgis://postgres@127.0.0.1:5432/streetsafe_tiles_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
 ZOOMS = (12, 14)
@@ -55,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     env = _bench_env()
     _prepare_database(env, scale=args.scale)
-    _setup_django(env)
+    setup_django(env)
     token = _planner_token()
     tiles = _tile_list(args.tiles)
     recorded = _record_statements(tiles)
@@ -65,11 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         for cached in (False, True):
             phase = "cached" if cached else "cold"
             server_env = {**env, "TILES_CACHE": "true" if cached else "false"}
-            with _server(
-                [_gunicorn(), "streetsafe.wsgi", "--workers", str(args.workers)],
-                server_env,
-                "gunicorn",
-            ) as port:
+            log = RESULTS / "tiles-gunicorn.log"
+            with gunicorn(server_env, workers=args.workers, log=log) as server:
+                port = server.port
                 _clear_cache()
                 for layer in LAYERS:
                     for z in ZOOMS:
@@ -90,12 +96,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(_line(f"ceiling {layer} z{z}", runs[f"ceiling {layer} z{z}"]))
         tipg_env = {
             **env,
-            "DATABASE_URL": _postgresql_url(env["DATABASE_URL"]),
+            "DATABASE_URL": postgresql_url(env["DATABASE_URL"]),
             "TIPG_DB_SCHEMAS": '["public"]',
             "TIPG_DB_TABLES": '["public.reports_report"]',
         }
+        port = free_port()
         uvicorn = [PYTHON, "-m", "uvicorn", "tipg.main:app", "--workers", str(args.workers)]
-        with _server(uvicorn, tipg_env, "tipg", ready="/healthz", port_arg="--port") as port:
+        uvicorn += ["--host", "127.0.0.1", "--port", str(port)]
+        with serve(uvicorn, tipg_env, port=port, name="tipg", log=RESULTS / "tiles-tipg.log"):
             for z in ZOOMS:
                 paths = [
                     f"/collections/public.reports_report/tiles/WebMercatorQuad/{z}/{x}/{y}"
@@ -107,9 +115,9 @@ def main(argv: list[str] | None = None) -> int:
                 runs[f"tipg reports z{z}"] = _summary(run)
                 print(_line(f"tipg reports z{z}", runs[f"tipg reports z{z}"]))
     finally:
-        _close_django()
+        close_django()
         if not args.keep_db:
-            _drop_database(env)
+            drop_database(env["DATABASE_URL"])
     results["verdicts"] = _verdicts(runs)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "tiles.json").write_text(json.dumps(results, indent=2))
@@ -132,44 +140,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _bench_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=os.environ.get("BENCH_TILES_DATABASE_URL", DEFAULT_DATABASE_URL),
-        REDIS_URL=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL),
-        DEBUG="false",
-        SECRET_KEY="bench-" + uuid.uuid4().hex,
-        SECURE_SSL_REDIRECT="false",
-        SECURE_HSTS_SECONDS="0",
-        ALLOWED_HOSTS="127.0.0.1",
-        LOG_LEVEL="WARNING",
-        DJANGO_SETTINGS_MODULE="streetsafe.settings",
+    url = bench_database_url(
+        "BENCH_TILES_DATABASE_URL",
+        DEFAULT_DATABASE_URL,
+        suffix="_bench",
+        why="its demo data is replaced and it is dropped",
     )
-    if not _db_name(env).endswith("_bench"):
-        raise SystemExit("BENCH_TILES_DATABASE_URL must name a database ending in _bench")
-    return env
-
-
-def _db_name(env: dict[str, str]) -> str:
-    return urlsplit(env["DATABASE_URL"]).path.lstrip("/")
-
-
-def _postgresql_url(url: str) -> str:
-    return "postgresql://" + url.split("://", 1)[1]
-
-
-def _manage(env: dict[str, str], *command: str) -> None:
-    subprocess.run(
-        [PYTHON, "manage.py", *command], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
-    )
+    return bench_env(url, os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
 
 
 def _prepare_database(env: dict[str, str], *, scale: int) -> None:
-    _manage(env, "ensure_database")
-    _manage(env, "migrate", "--noinput", "-v", "0")
-    _manage(env, "load_west_mercia", "--if-missing")
+    prepare_database(env)
     import psycopg2
 
-    url = _postgresql_url(env["DATABASE_URL"])
+    url = postgresql_url(env["DATABASE_URL"])
     with contextlib.closing(psycopg2.connect(url)) as conn, conn.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM reports_report WHERE source = 'demo'")
         (stored,) = cursor.fetchone()
@@ -177,38 +161,10 @@ def _prepare_database(env: dict[str, str], *, scale: int) -> None:
         (live,) = cursor.fetchone()
     if stored != scale:
         print(f"loading {scale:,} demo reports and rebuilding (a minute)")
-        _manage(env, "load_demo", "--scale", str(scale), "--seed", "1")
-        _manage(env, "rebuild_hotspots")
+        manage(env, "load_demo", "--scale", str(scale), "--seed", "1")
+        manage(env, "rebuild_hotspots")
     elif not live:
-        _manage(env, "rebuild_hotspots")
-
-
-def _setup_django(env: dict[str, str]) -> None:
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
-
-def _close_django() -> None:
-    from django.db import connection
-
-    connection.close()
-
-
-def _drop_database(env: dict[str, str]) -> None:
-    import psycopg2
-    from psycopg2 import sql
-
-    url = urlsplit(_postgresql_url(env["DATABASE_URL"]))
-    conn = psycopg2.connect(url._replace(path="/postgres").geturl())
-    conn.autocommit = True
-    with conn.cursor() as cursor:
-        cursor.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(_db_name(env)))
-        )
-    conn.close()
+        manage(env, "rebuild_hotspots")
 
 
 def _clear_cache() -> None:
@@ -218,7 +174,7 @@ def _clear_cache() -> None:
 
 
 def _planner_token() -> str:
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
     from geo.access import organisation_upsert, planner_upsert
     from geo.models import Area
@@ -227,8 +183,11 @@ def _planner_token() -> str:
         name="Bench force", areas=Area.objects.filter(kind=Area.Kind.FORCE)
     )
     user, _ = planner_upsert(username="bench-planner", organisation=organisation)
-    token, _ = Token.objects.get_or_create(user=user)
-    return token.key
+    # knox keeps only a digest of each key: a fresh key every run, the last run's revoked
+    # (as create_planner --token does).
+    AuthToken.objects.filter(user=user).delete()
+    _, key = AuthToken.objects.create(user=user, expiry=None)
+    return key
 
 
 def _tile_list(per_zoom: int) -> dict[str, list[tuple[int, int]]]:
@@ -312,68 +271,6 @@ def _record_statements(tiles: dict[str, list[tuple[int, int]]]) -> dict[str, lis
 # --- servers and load ---------------------------------------------------------------------
 
 
-def _gunicorn() -> str:
-    return str(Path(PYTHON).parent / "gunicorn")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def _server(
-    command: list[str],
-    env: dict[str, str],
-    name: str,
-    *,
-    ready: str = "/healthz",
-    port_arg: str = "--bind",
-) -> Iterator[int]:
-    port = _free_port()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    log = (RESULTS / f"tiles-{name}.log").open("w")
-    bind = f"127.0.0.1:{port}" if port_arg == "--bind" else str(port)
-    extra = [port_arg, bind] if port_arg == "--bind" else ["--host", "127.0.0.1", "--port", bind]
-    process = subprocess.Popen(
-        [*command, *extra],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"{name} exited; see bench/results/tiles-{name}.log")
-            try:
-                conn = HTTPConnection("127.0.0.1", port, timeout=5)
-                conn.request("GET", ready)
-                status = conn.getresponse().status
-                conn.close()
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit(f"{name} did not answer {ready} within 60 s")
-            time.sleep(0.2)
-        yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-
-
 def _load(
     port: int, paths: list[str], headers: dict[str, str], *, count: int, conc: int
 ) -> dict[str, Any]:
@@ -385,17 +282,7 @@ def _load(
         "count": count,
         "concurrency": conc,
     }
-    done = subprocess.run(
-        [PYTHON, "-m", "bench._tiles_load"],
-        cwd=ROOT,
-        input=json.dumps(job).encode(),
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"the load generator failed:\n{done.stderr.decode()}")
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    return run_load("bench._tiles_load", job)
 
 
 def _ceiling(tiles: list[list[Any]], *, count: int, conc: int) -> dict[str, Any]:
@@ -403,7 +290,7 @@ def _ceiling(tiles: list[list[Any]], *, count: int, conc: int) -> dict[str, Any]
     import psycopg2
     from django.conf import settings
 
-    url = _postgresql_url(settings.DATABASE_URL)
+    url = postgresql_url(settings.DATABASE_URL)
     lock = threading.Lock()
     queue = [i % len(tiles) for i in range(count)]
     latencies: list[float] = []
@@ -467,24 +354,17 @@ def _ceiling(tiles: list[list[Any]], *, count: int, conc: int) -> dict[str, Any]
 # --- figures ------------------------------------------------------------------------------
 
 
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, round(q / 100 * len(ordered) + 0.5))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
 def _summary(run: dict[str, Any]) -> dict[str, Any]:
     done = len(run["latencies"])
+    latencies = sorted(run["latencies"])
     return {
         "requests": run["requests"],
         "answered": done,
         "statuses": run["statuses"],
         "errors": run["errors"],
         "tiles_per_s": round(done / run["seconds"], 1) if run["seconds"] else 0.0,
-        "p50_ms": round(_percentile(run["latencies"], 50) * 1000, 2),
-        "p99_ms": round(_percentile(run["latencies"], 99) * 1000, 2),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 2),
         "bytes_per_tile": round(sum(run["sizes"]) / done) if done else 0,
     }
 
