@@ -15,7 +15,6 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework_gis.pagination import GeoJsonPagination
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
 from geo.apis import (
@@ -36,6 +35,7 @@ from geo.asset_layers import (
 )
 from geo.coverage import Need
 from geo.models import Camera, HotspotCell, Streetlight
+from streetsafe.pagination import PagePagination
 
 _PAGES = [
     OpenApiParameter("page", OpenApiTypes.INT, description="Page number, from 1."),
@@ -50,9 +50,7 @@ _WORKING = OpenApiParameter(
 )
 
 
-class AssetPagination(GeoJsonPagination):
-    page_size_query_param = "page_size"
-
+class AssetPagination(PagePagination):
     @property
     def page_size(self) -> int:
         return settings.ASSETS_PAGE_SIZE

@@ -21,7 +21,6 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -31,6 +30,7 @@ from geo.exports import CONTENT_TYPES, export_create, export_filename, export_pa
 from geo.filters import HOTSPOT_PARAMS, PLACE_PARAMS, REPORT_PARAMS
 from geo.models import Export
 from streetsafe.errors import ErrorSerializer
+from streetsafe.pagination import OffsetPagination
 
 _FILTERS_HELP = (
     "The layer filters, as the layer endpoints take them in a query string, each a string: "
@@ -141,7 +141,7 @@ def _own_export(request: Request, export_id: int) -> Export:
     return export
 
 
-class ExportPagination(LimitOffsetPagination):
+class ExportPagination(OffsetPagination):
     default_limit = 50
     max_limit = 200
 

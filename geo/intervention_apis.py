@@ -34,7 +34,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
-from rest_framework_gis.pagination import GeoJsonPagination
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
 from geo.access import PlannerScope
@@ -55,6 +54,7 @@ from geo.interventions import (
 )
 from geo.models import Area, AreaPart, Intervention
 from streetsafe.errors import ErrorSerializer
+from streetsafe.pagination import PagePagination
 
 LIST_PARAMS = ("area", "in_bbox")
 
@@ -232,7 +232,7 @@ def _stored(call: Callable[..., Intervention], **kwargs: Any) -> Intervention:
         raise ValidationError(error.message_dict) from error
 
 
-class InterventionPagination(GeoJsonPagination):
+class InterventionPagination(PagePagination):
     page_size = 500
     max_page_size = 5000
 

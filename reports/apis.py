@@ -25,7 +25,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
-from rest_framework_gis.pagination import GeoJsonPagination
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
 from geo.access import IsPlanner, planner_scope
@@ -40,6 +39,7 @@ from reports.reasons import GENERAL_ADVICE, REASONS, REASONS_VERSION, SIGNPOSTIN
 from reports.services import SubmitResult, report_erase, report_submit, report_submit_batch
 from reports.throttles import ReportThrottle, intake_admit
 from streetsafe.errors import ErrorSerializer, exception_handler
+from streetsafe.pagination import PagePagination
 from streetsafe.parsers import parse_json
 
 _errors = {
@@ -157,9 +157,7 @@ class ReportPointSerializer(GeoFeatureModelSerializer):
         return moment.astimezone(ZoneInfo(LOCAL_TIME_ZONE)).date().isoformat()
 
 
-class ReportPagination(GeoJsonPagination):
-    page_size_query_param = "page_size"
-
+class ReportPagination(PagePagination):
     @property
     def page_size(self) -> int:
         return settings.REPORTS_PAGE_SIZE

@@ -7,6 +7,8 @@ under the field ``body``.
 
 from typing import Any
 
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -54,3 +56,28 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
                 flat.update(_flatten(item, f"{prefix}.{index}" if prefix else str(index)))
         return flat
     return {prefix or "body": [str(detail)]}
+
+
+# Paths whose clients read JSON (the app, QGIS, scripts): Django's own pages for a URL that
+# matches nothing, or a server error, are HTML meant for a browser.
+JSON_PATH_PREFIXES = ("/api/", "/tiles/")
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler404``: the API's error shape under JSON_PATH_PREFIXES, else Django's page."""
+    if request.path.startswith(JSON_PATH_PREFIXES):
+        return JsonResponse(
+            {"detail": f"Nothing here: {request.path[:200]} is not a path of this API."},
+            status=404,
+        )
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """``handler500``: the API's error shape under JSON_PATH_PREFIXES, else Django's page."""
+    if request.path.startswith(JSON_PATH_PREFIXES):
+        return JsonResponse(
+            {"detail": "Something went wrong on our side; it has been logged. Try again later."},
+            status=500,
+        )
+    return defaults.server_error(request)

@@ -16,3 +16,6 @@ urlpatterns = [
     path("api/v1/", include(geo_api_urlpatterns)),
     *geo_urlpatterns,
 ]
+
+handler404 = "streetsafe.errors.not_found"
+handler500 = "streetsafe.errors.server_error"
