@@ -423,6 +423,18 @@ def _position_id(line: str) -> str:
     return f"{assets.POSITION_ID_PREFIX}{lon:.{decimals}f},{lat:.{decimals}f}"
 
 
+def test_quiet_an_import_prints_only_what_went_wrong(run: Callable[..., str]) -> None:
+    err = StringIO()
+
+    clean = run("import_assets", str(BRISTOL), kind="light", verbosity=0, stderr=err)
+    bad = run(
+        "import_assets", str(REGISTER), kind="light", verbosity=0, stderr=err, **REGISTER_OPTIONS
+    )
+
+    assert clean == bad == ""
+    assert err.getvalue() == "Skipped 8 rows (without -v 0 they are listed).\n"
+
+
 # Bad rows
 
 

@@ -171,6 +171,14 @@ class Command(BaseCommand):
 
     def _summary(self, result: AssetImportResult, options: dict[str, Any]) -> None:
         what = "street lights" if options["kind"] == "light" else "cameras"
+        if result.prune_refused:
+            self.stderr.write(result.prune_refused)
+        if options["verbosity"] == 0:  # quiet: only what went wrong, on stderr
+            if result.skipped:
+                self.stderr.write(
+                    f"Skipped {len(result.skipped):,} rows (without -v 0 they are listed)."
+                )
+            return
         self.stdout.write(f"Read {result.rows:,} rows from {result.source}.")
         self.stdout.write(
             f"Created {result.created:,}, updated {result.updated:,}, unchanged "
@@ -179,8 +187,6 @@ class Command(BaseCommand):
         )
         if result.pruned is not None:
             self.stdout.write(f"Pruned {result.pruned:,} {what} that the file no longer lists.")
-        if result.prune_refused:
-            self.stderr.write(result.prune_refused)
         listed = result.skipped if options["verbosity"] >= 2 else result.skipped[:SKIPPED_LISTED]
         for skipped in listed:
             self.stdout.write(f"  skipped {skipped}")
