@@ -5,14 +5,17 @@ selector, serialise. Every planner endpoint answers a planner of another organis
 if what lies outside their areas did not exist, and refuses anyone who is not a planner.
 """
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
 from django.contrib.gis.db.models.functions import Envelope
 from django.db.models import F, QuerySet
 from django.http import Http404
+from django.utils.functional import lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
+    OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
@@ -28,11 +31,13 @@ from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
 from geo.access import IsPlanner, PlannerScope, planner_scope
 from geo.filters import (
+    CLASS_ALIASES,
     HOTSPOT_PARAMS,
     PLACE_PARAMS,
     LayerFilters,
     parse_layer_filters,
 )
+from geo.hotspots.aggregate import BANDS
 from geo.models import Area, HotspotCell, Place
 from geo.selectors import (
     BAND_NAMES,
@@ -52,34 +57,128 @@ planner_errors = {
     403: OpenApiResponse(ErrorSerializer, description="Not a planner of an organisation."),
 }
 
-_FILTER_DOCS = {
-    "resolution": (
-        OpenApiTypes.INT,
-        "Hexagon width in metres, one of the configured resolutions (50, 200, 1000 by "
-        "default); 200 when not given.",
-    ),
-    "reasons": (
+# The filters as ``geo.filters`` reads them: the same values and bounds, so that a client
+# built from the schema sends nothing the parser refuses. A few rules join two parameters
+# (since before until, a box's minimum below its maximum) and are only described.
+
+
+def _resolutions() -> list[int]:
+    return list(settings.HOTSPOT_RESOLUTIONS)
+
+
+# Read when the schema is generated: settings are not read at import.
+_RESOLUTIONS = lazy(_resolutions, list)()
+
+# A longitude from -180 to 180 and a latitude from -90 to 90, in plain decimals.
+_LONGITUDE = r"-?(180(\.0+)?|(1[0-7][0-9]|[1-9]?[0-9])(\.[0-9]+)?)"
+_LATITUDE = r"-?(90(\.0+)?|[1-8]?[0-9](\.[0-9]+)?)"
+_BBOX_PATTERN = rf"^{_LONGITUDE},{_LATITUDE},{_LONGITUDE},{_LATITUDE}$"
+
+# A date (local) or a date-time, as geo.filters reads since and until.
+_DATE_OR_DATE_TIME = {
+    "anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]
+}
+
+
+def listed_parameter(name: str, values: Sequence[str], description: str) -> OpenApiParameter:
+    """A parameter taking one or more of ``values``, comma-separated (or repeated)."""
+    return OpenApiParameter(
+        name,
         OpenApiTypes.STR,
+        many=True,
+        style="form",
+        explode=False,
+        enum=values,
+        description=description,
+    )
+
+
+def resolution_parameter(when_not_given: str) -> OpenApiParameter:
+    return OpenApiParameter(
+        "resolution",
+        OpenApiTypes.INT,
+        enum=_RESOLUTIONS,
+        description=f"Hexagon width in metres, one of HOTSPOT_RESOLUTIONS; {when_not_given}",
+    )
+
+
+FILTER_PARAMETERS = {
+    "resolution": resolution_parameter("HOTSPOT_EMERGING_RESOLUTION (200) when not given."),
+    "reasons": listed_parameter(
+        "reasons",
+        REASON_CODES,
         "Reason codes, comma-separated: reports with any of them. Cells then carry that "
         "slice's own counts and Gi*.",
     ),
-    "time_band": (OpenApiTypes.STR, "day (07-19), evening (19-23), night (23-07) or unknown."),
-    "since": (OpenApiTypes.STR, "From this date (YYYY-MM-DD, local) or ISO 8601 date-time."),
-    "until": (OpenApiTypes.STR, "Up to and including this date, or before this date-time."),
-    "area": (OpenApiTypes.STR, "The code of an area your organisation covers."),
-    "in_bbox": (OpenApiTypes.STR, "min lon,min lat,max lon,max lat (WGS84)."),
-    "class": (
+    "time_band": OpenApiParameter(
+        "time_band",
         OpenApiTypes.STR,
+        enum=BANDS,
+        description="When the reports were felt: day (07-19), evening (19-23), night "
+        "(23-07) or unknown.",
+    ),
+    "since": OpenApiParameter(
+        "since",
+        _DATE_OR_DATE_TIME,
+        description="From this date (YYYY-MM-DD, local midnight) or ISO 8601 date-time; "
+        "when felt, else when received.",
+    ),
+    "until": OpenApiParameter(
+        "until",
+        _DATE_OR_DATE_TIME,
+        description="Up to and including this date, or before this date-time; after since.",
+    ),
+    "area": OpenApiParameter(
+        "area", OpenApiTypes.STR, description="The code of an area your organisation covers."
+    ),
+    "in_bbox": OpenApiParameter(
+        "in_bbox",
+        OpenApiTypes.STR,
+        pattern=_BBOX_PATTERN,
+        description="min lon,min lat,max lon,max lat (WGS84 degrees), each minimum below "
+        "its maximum.",
+        examples=[OpenApiExample("Shrewsbury", value="-2.80,52.68,-2.72,52.73")],
+    ),
+    "class": listed_parameter(
+        "class",
+        [*(str(value) for value in HotspotCell.Class.values), *CLASS_ALIASES],
         "Gi* classes, comma-separated: -3..3 (cold to hot at 99/95/90%, 0 not significant), "
-        "or hot, cold.",
+        "or hot (1 to 3), cold (-3 to -1).",
     ),
 }
 
 
 def filter_parameters(names: tuple[str, ...]) -> list[OpenApiParameter]:
+    return [FILTER_PARAMETERS[name] for name in names]
+
+
+# The largest page number or size the API reads: streetsafe.pagination and the public
+# list's own paging take at most nine digits.
+LARGEST_PAGE_NUMBER = 999_999_999
+
+
+page_errors = {
+    404: OpenApiResponse(
+        ErrorSerializer, description="A page past the last; `detail` says which is the last."
+    ),
+}
+
+
+def page_parameters(size: str) -> list[OpenApiParameter]:
+    """``page`` and ``page_size`` as ``streetsafe.pagination.PagePagination`` reads them;
+    ``size`` says what a page holds. A size above the most a page holds is taken as that
+    most, so only the number of digits bounds it."""
     return [
-        OpenApiParameter(name, _FILTER_DOCS[name][0], description=_FILTER_DOCS[name][1])
-        for name in names
+        OpenApiParameter(
+            "page",
+            {"type": "integer", "minimum": 1, "maximum": LARGEST_PAGE_NUMBER},
+            description="Page number, from 1.",
+        ),
+        OpenApiParameter(
+            "page_size",
+            {"type": "integer", "minimum": 1, "maximum": LARGEST_PAGE_NUMBER},
+            description=size,
+        ),
     ]
 
 

@@ -22,6 +22,9 @@ from geo.apis import (
     ComputedPolygonField,
     PlannerApi,
     filter_parameters,
+    listed_parameter,
+    page_errors,
+    page_parameters,
     planner_errors,
 )
 from geo.asset_layers import (
@@ -37,14 +40,9 @@ from geo.coverage import Need
 from geo.models import Camera, HotspotCell, Streetlight
 from streetsafe.pagination import PagePagination
 
-_PAGES = [
-    OpenApiParameter("page", OpenApiTypes.INT, description="Page number, from 1."),
-    OpenApiParameter(
-        "page_size",
-        OpenApiTypes.INT,
-        description="Assets a page (ASSETS_PAGE_SIZE, 500; at most ASSETS_MAX_PAGE_SIZE, 5000).",
-    ),
-]
+_PAGES = page_parameters(
+    "Assets a page (ASSETS_PAGE_SIZE, 500; at most ASSETS_MAX_PAGE_SIZE, 5000)."
+)
 _WORKING = OpenApiParameter(
     "working", OpenApiTypes.BOOL, description="true: working ones only; false: faulty ones only."
 )
@@ -101,7 +99,7 @@ class StreetlightListApi(_AssetListApi):
             "counts for coverage while it works (`working`)."
         ),
         parameters=[*filter_parameters(ASSET_PARAMS), _WORKING, *_PAGES],
-        responses={200: StreetlightSerializer(many=True), **planner_errors},
+        responses={200: StreetlightSerializer(many=True), **planner_errors, **page_errors},
         tags=["planner layers"],
     )
     def get(self, request: Request) -> Response:
@@ -135,14 +133,14 @@ class CameraListApi(_AssetListApi):
         parameters=[
             *filter_parameters(ASSET_PARAMS),
             _WORKING,
-            OpenApiParameter(
+            listed_parameter(
                 "kind",
-                OpenApiTypes.STR,
-                description="Kinds, comma-separated: public_space, traffic, private.",
+                Camera.Kind.values,
+                f"Kinds, comma-separated: {', '.join(Camera.Kind.values)}.",
             ),
             *_PAGES,
         ],
-        responses={200: CameraSerializer(many=True), **planner_errors},
+        responses={200: CameraSerializer(many=True), **planner_errors, **page_errors},
         tags=["planner layers"],
     )
     def get(self, request: Request) -> Response:

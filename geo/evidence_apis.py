@@ -6,11 +6,11 @@ from typing import Any
 from django.conf import settings
 from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 
-from geo.apis import PlannerApi, planner_errors
+from geo.apis import PlannerApi, listed_parameter, planner_errors
 from geo.coverage import Need
 from geo.evidence import evidence_html, evidence_pack, evidence_pdf
 from geo.models import Area
@@ -27,10 +27,27 @@ def _finite(value: float) -> None:
 
 
 class EvidenceQuerySerializer(serializers.Serializer):
-    format = serializers.ChoiceField(choices=["html", "pdf"], default="html")
+    """The query string, which is also the operation's documented parameters (with
+    ``intervention`` documented as the list it is read as)."""
+
+    format = serializers.ChoiceField(
+        choices=["html", "pdf"],
+        default="html",
+        help_text="html (shown in the browser) or pdf (a download).",
+    )
     intervention = serializers.CharField(default="lighting,cctv")
-    budget = serializers.FloatField(min_value=1, required=False, validators=[_finite])
-    unit_cost = serializers.FloatField(min_value=1, required=False, validators=[_finite])
+    budget = serializers.FloatField(
+        min_value=1,
+        required=False,
+        validators=[_finite],
+        help_text="Pounds to spend on each intervention, at least 1 (default EVIDENCE_BUDGET).",
+    )
+    unit_cost = serializers.FloatField(
+        min_value=1,
+        required=False,
+        validators=[_finite],
+        help_text="Pounds a site, at least 1, with one intervention only (default its setting).",
+    )
 
     def validate_intervention(self, value: str) -> list[Need]:
         codes = [code.strip() for code in value.split(",") if code.strip()]
@@ -70,21 +87,11 @@ class EvidencePackApi(PlannerApi):
             "download). An area your organisation does not cover is a 404."
         ),
         parameters=[
-            OpenApiParameter("format", OpenApiTypes.STR, enum=["html", "pdf"], default="html"),
-            OpenApiParameter(
+            EvidenceQuerySerializer,
+            listed_parameter(
                 "intervention",
-                OpenApiTypes.STR,
-                description="lighting, cctv or both, comma-separated (default both).",
-            ),
-            OpenApiParameter(
-                "budget",
-                OpenApiTypes.NUMBER,
-                description="Pounds to spend on each intervention (default EVIDENCE_BUDGET).",
-            ),
-            OpenApiParameter(
-                "unit_cost",
-                OpenApiTypes.NUMBER,
-                description="Pounds a site, with one intervention only (default its setting).",
+                [need.value for need in Need],
+                "lighting, cctv or both, comma-separated (default both).",
             ),
         ],
         responses={

@@ -37,7 +37,15 @@ from rest_framework.views import APIView
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
 from geo.access import PlannerScope
-from geo.apis import PlannerApi, filter_parameters, planner_errors
+from geo.apis import (
+    LARGEST_PAGE_NUMBER,
+    PlannerApi,
+    filter_parameters,
+    listed_parameter,
+    page_errors,
+    page_parameters,
+    planner_errors,
+)
 from geo.evaluation import intervention_evaluate
 from geo.filters import parse_layer_filters
 from geo.interventions import (
@@ -239,18 +247,20 @@ class InterventionPagination(PagePagination):
 
 _LIST_DOCS = [
     *filter_parameters(LIST_PARAMS),
-    OpenApiParameter(
+    listed_parameter(
         "kind",
-        OpenApiTypes.STR,
-        description=f"Kinds, comma-separated: {', '.join(Intervention.Kind.values)}.",
+        Intervention.Kind.values,
+        f"Kinds, comma-separated: {', '.join(Intervention.Kind.values)}.",
     ),
     OpenApiParameter(
         "since", OpenApiTypes.DATE, description="Done (or planned) on or after this day."
     ),
-    OpenApiParameter("until", OpenApiTypes.DATE, description="Done on or before this day."),
-    OpenApiParameter("page", OpenApiTypes.INT, description="Page number, from 1."),
     OpenApiParameter(
-        "page_size", OpenApiTypes.INT, description="Interventions a page (500; at most 5000)."
+        "until", OpenApiTypes.DATE, description="Done on or before this day; not before since."
+    ),
+    *page_parameters(
+        f"Interventions a page ({InterventionPagination.page_size}; at most "
+        f"{InterventionPagination.max_page_size})."
     ),
 ]
 
@@ -327,7 +337,11 @@ class InterventionListCreateApi(PlannerApi):
             "change: those your organisation recorded."
         ),
         parameters=_LIST_DOCS,
-        responses={200: InterventionFeatureSerializer(many=True), **planner_errors},
+        responses={
+            200: InterventionFeatureSerializer(many=True),
+            **planner_errors,
+            **page_errors,
+        },
         tags=["interventions"],
     )
     def get(self, request: Request) -> Response:
@@ -660,9 +674,15 @@ class PublicActionListApi(APIView):
             OpenApiParameter(
                 "area", OpenApiTypes.STR, description="The code of a local policing area."
             ),
-            OpenApiParameter("page", OpenApiTypes.INT, description="Page number, from 1."),
             OpenApiParameter(
-                "page_size", OpenApiTypes.INT, description="Actions a page (50; at most 200)."
+                "page",
+                {"type": "integer", "minimum": 1, "maximum": LARGEST_PAGE_NUMBER},
+                description="Page number, from 1.",
+            ),
+            OpenApiParameter(
+                "page_size",
+                {"type": "integer", "minimum": 1, "maximum": PUBLIC_MAX_PAGE_SIZE},
+                description=f"Actions a page ({PUBLIC_PAGE_SIZE}; at most {PUBLIC_MAX_PAGE_SIZE}).",
             ),
         ],
         responses={

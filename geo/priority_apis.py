@@ -45,6 +45,8 @@ CONTENT_TYPES = {
 
 _reasons = "; ".join(f"{need.value}: {', '.join(demand_reasons(need))}" for need in Need)
 
+# As priority_question reads an amount: a finite number above 0.
+_POUNDS = {"type": "number", "minimum": 0, "exclusiveMinimum": True}
 _QUESTION_PARAMETERS = [
     OpenApiParameter(
         "intervention",
@@ -60,21 +62,21 @@ _QUESTION_PARAMETERS = [
     ),
     OpenApiParameter(
         "budget",
-        OpenApiTypes.NUMBER,
+        _POUNDS,
         required=True,
-        description="The money to spend, in pounds: above 0, and enough for one site.",
+        description="The money to spend, in pounds: above 0, and at least `unit_cost` (one site).",
     ),
     OpenApiParameter(
         "unit_cost",
-        OpenApiTypes.NUMBER,
+        _POUNDS,
         description=(
-            "The cost of one site, in pounds; `PRIORITIES_UNIT_COST_LIGHTING` (2,500) or "
-            "`PRIORITIES_UNIT_COST_CCTV` (15,000) when not given."
+            "The cost of one site, in pounds, above 0; `PRIORITIES_UNIT_COST_LIGHTING` "
+            "(2,500) or `PRIORITIES_UNIT_COST_CCTV` (15,000) when not given."
         ),
     ),
     OpenApiParameter(
         "radius",
-        OpenApiTypes.INT,
+        {"type": "integer", "minimum": RADIUS_RANGE[0], "maximum": RADIUS_RANGE[1]},
         description=(
             f"How far a new site reaches, in metres ({RADIUS_RANGE[0]} to {RADIUS_RANGE[1]}); "
             "the coverage radius of the intervention when not given (25 for lighting, 50 "

@@ -23,6 +23,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from geo.access import IsPlanner, planner_scope
+from geo.apis import FILTER_PARAMETERS, resolution_parameter
 from geo.asset_layers import parse_need
 from geo.coverage import Need
 from geo.filters import parse_layer_filters
@@ -44,39 +45,22 @@ from geo.tiles import (
 )
 from streetsafe.errors import ErrorSerializer
 
+# As geo.tiles.tile_errors reads them: x and y run to 2^z - 1, which a schema can only
+# bound at the deepest zoom.
+_TILE_INDEX = {"type": "integer", "minimum": 0, "maximum": (1 << MAX_ZOOM) - 1}
 _PATH = [
-    OpenApiParameter("z", OpenApiTypes.INT, OpenApiParameter.PATH, description=f"0 to {MAX_ZOOM}"),
-    OpenApiParameter("x", OpenApiTypes.INT, OpenApiParameter.PATH, description="0 to 2^z - 1"),
-    OpenApiParameter("y", OpenApiTypes.INT, OpenApiParameter.PATH, description="0 to 2^z - 1"),
+    OpenApiParameter(
+        "z",
+        {"type": "integer", "minimum": 0, "maximum": MAX_ZOOM},
+        OpenApiParameter.PATH,
+        description=f"Zoom, 0 to {MAX_ZOOM}.",
+    ),
+    OpenApiParameter("x", _TILE_INDEX, OpenApiParameter.PATH, description="0 to 2^z - 1."),
+    OpenApiParameter("y", _TILE_INDEX, OpenApiParameter.PATH, description="0 to 2^z - 1."),
 ]
 _FILTERS = {
-    "resolution": OpenApiParameter(
-        "resolution",
-        OpenApiTypes.INT,
-        description="Hexagon width in metres (one of HOTSPOT_RESOLUTIONS); default by zoom.",
-    ),
-    "reasons": OpenApiParameter(
-        "reasons", OpenApiTypes.STR, description="Reason codes, comma-separated: any of them."
-    ),
-    "time_band": OpenApiParameter(
-        "time_band",
-        OpenApiTypes.STR,
-        enum=["day", "evening", "night", "unknown"],
-        description="When the reports were felt.",
-    ),
-    "since": OpenApiParameter(
-        "since", OpenApiTypes.STR, description="ISO 8601 date or date-time (felt, else received)."
-    ),
-    "until": OpenApiParameter(
-        "until", OpenApiTypes.STR, description="ISO 8601 date (the whole day) or date-time."
-    ),
-    "area": OpenApiParameter("area", OpenApiTypes.STR, description="Code of an area you cover."),
-    "in_bbox": OpenApiParameter(
-        "in_bbox", OpenApiTypes.STR, description="min lon,min lat,max lon,max lat (WGS84)."
-    ),
-    "class": OpenApiParameter(
-        "class", OpenApiTypes.STR, description="Gi* classes -3..3, or hot, cold; comma-separated."
-    ),
+    **FILTER_PARAMETERS,
+    "resolution": resolution_parameter("the zoom's (TILES_HOTSPOT_ZOOMS) when not given."),
     "intervention": OpenApiParameter(
         "intervention",
         OpenApiTypes.STR,

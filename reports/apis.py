@@ -28,7 +28,7 @@ from rest_framework.views import APIView
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
 from geo.access import IsPlanner, planner_scope
-from geo.apis import filter_parameters, planner_errors
+from geo.apis import filter_parameters, page_errors, page_parameters, planner_errors
 from geo.areas import service_area_outline
 from geo.filters import REPORT_PARAMS, parse_layer_filters
 from geo.hotspots.schedule import hotspots_rebuild_soon
@@ -200,12 +200,11 @@ class ReportCollectionApi(APIView):
         ),
         parameters=[
             *filter_parameters(REPORT_PARAMS),
-            OpenApiParameter("page", OpenApiTypes.INT, description="Page number, from 1."),
-            OpenApiParameter(
-                "page_size", OpenApiTypes.INT, description="Reports a page (500; at most 5000)."
+            *page_parameters(
+                "Reports a page (REPORTS_PAGE_SIZE, 500; at most REPORTS_MAX_PAGE_SIZE, 5000)."
             ),
         ],
-        responses={200: ReportPointSerializer(many=True), **planner_errors},
+        responses={200: ReportPointSerializer(many=True), **planner_errors, **page_errors},
         tags=["planner layers"],
     )
     def get(self, request: Request) -> Response:
@@ -380,9 +379,14 @@ class ReportEraseApi(PublicApi):
         ),
         parameters=[
             OpenApiParameter(
-                "X-Receipt", str, OpenApiParameter.HEADER, required=True,
-                description="The receipt returned when the report was sent.",
-            )
+                "report_id", OpenApiTypes.UUID, OpenApiParameter.PATH,
+                description="The report's id, as the app sent it.",
+            ),
+            # Blank is as good as missing: a 400.
+            OpenApiParameter(
+                "X-Receipt", {"type": "string", "pattern": r"\S"}, OpenApiParameter.HEADER,
+                required=True, description="The receipt returned when the report was sent.",
+            ),
         ],
         responses={
             204: OpenApiResponse(description="Deleted."),
