@@ -17,13 +17,15 @@ with a 400. An area outside the planner's scope reads exactly as one that does n
 """
 
 import datetime as dt
+import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.contrib.gis.geos import Polygon
+from django.contrib.gis.gdal import GDALException
+from django.contrib.gis.geos import MultiPoint, Point, Polygon
 from django.db.models import Q
 from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework.exceptions import ValidationError
@@ -238,7 +240,8 @@ def _moment(text: str, *, end_of_day: bool) -> dt.datetime:
     try:
         # A plain date first: parse_datetime would take it as midnight at its start.
         day = parse_date(text) if len(text) == 10 else None
-        moment = None if day is not None else parse_datetime(text)
+        # RFC 3339 allows a lower-case t and z.
+        moment = None if day is not None else parse_datetime(text.upper())
     except ValueError:
         moment = day = None
     if moment is None and day is None:
@@ -246,12 +249,18 @@ def _moment(text: str, *, end_of_day: bool) -> dt.datetime:
             f"{text!r} is not a date: use YYYY-MM-DD or an ISO 8601 date-time such as "
             "2026-03-01T18:00:00Z."
         )
-    if moment is None:
-        assert day is not None
-        if end_of_day:
-            day += dt.timedelta(days=1)
-        return dt.datetime.combine(day, dt.time(0), tzinfo=local)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=local)
+    try:
+        if moment is None:
+            assert day is not None
+            if end_of_day:
+                day += dt.timedelta(days=1)
+            moment = dt.datetime.combine(day, dt.time(0), tzinfo=local)
+        elif moment.tzinfo is None:
+            moment = moment.replace(tzinfo=local)
+        moment.astimezone(dt.UTC)  # as the filters are compared and cached
+    except OverflowError:
+        raise ValueError(f"{text!r} is outside the years 1 to 9999.") from None
+    return moment
 
 
 def _bbox(text: str) -> BBox:
@@ -272,7 +281,43 @@ def _bbox(text: str) -> BBox:
         raise ValueError(
             "The box's minimum must be below its maximum (min lon,min lat,max lon,max lat)."
         )
-    return west, south, east, north
+    box = (west, south, east, north)
+    bbox_projected_extent(box)  # a box the analysis grid cannot hold is refused here
+    return box
+
+
+# Points along each edge of a box: its edges bow in a projected system (a parallel is
+# curved on the British National Grid), so its extent there is not its corners'.
+_EDGE_POINTS = 33
+
+
+def bbox_projected_extent(bbox: BBox) -> BBox:
+    """The extent in ANALYSIS_SRID of a WGS84 box, over points all along its edges.
+
+    ValueError for a box that reaches where that system cannot go (a transverse Mercator
+    such as the British National Grid has no x a quarter of the world from its centre).
+    """
+    west, south, east, north = bbox
+    along = [k / (_EDGE_POINTS - 1) for k in range(_EDGE_POINTS)]
+    lons = [west + (east - west) * t for t in along]
+    lats = [south + (north - south) * t for t in along]
+    edges = [
+        *((lon, south) for lon in lons),
+        *((lon, north) for lon in lons),
+        *((west, lat) for lat in lats),
+        *((east, lat) for lat in lats),
+    ]
+    outline = MultiPoint([Point(x, y) for x, y in edges], srid=4326)
+    try:
+        extent = outline.transform(settings.ANALYSIS_SRID, clone=True).extent
+    except GDALException:
+        extent = (math.inf,) * 4
+    if not all(map(math.isfinite, extent)):
+        raise ValueError(
+            f"The box reaches beyond what the analysis grid (EPSG:{settings.ANALYSIS_SRID}) "
+            "can map: give a box around the service area."
+        )
+    return extent
 
 
 def _finite(value: float) -> bool:

@@ -625,7 +625,7 @@ def public_page_params(params: Any, *, page_size: int, max_page_size: int) -> di
         text = (params.get(name) or "").strip()
         if not text:
             continue
-        number = int(text) if text.isdigit() and len(text) < 10 else 0
+        number = int(text) if text.isascii() and text.isdigit() and len(text) < 10 else 0
         if number < 1 or (top is not None and number > top):
             errors[name] = [
                 f"{text!r} is not a whole number from 1"

@@ -443,10 +443,15 @@ class Pick:
     gain: float
 
 
+# More sites than any area has candidates: what "as many as you like" comes to.
+UNLIMITED_SITES = 10**9
+
+
 def affordable_sites(budget: float, unit_cost: float) -> int:
     """How many sites the budget pays for; a hair of tolerance for decimal fractions
     (0.3 / 0.1 is 2.9999999999999996 in binary)."""
-    return math.floor(budget / unit_cost * (1 + 1e-12))
+    sites = budget / unit_cost * (1 + 1e-12)
+    return math.floor(sites) if sites < UNLIMITED_SITES else UNLIMITED_SITES
 
 
 def greedy_choice(

@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.contrib.gis.db.models import PolygonField
-from django.contrib.gis.geos import MultiPoint, Point, Polygon
+from django.contrib.gis.geos import Polygon
 from django.db import connection
 from django.db.models import Case, F, QuerySet, TextField, Value, When
 from django.db.models.expressions import RawSQL
 
-from geo.filters import LayerFilters, default_resolution, report_q
+from geo.filters import LayerFilters, bbox_projected_extent, default_resolution, report_q
 from geo.hotspots.aggregate import Slice
 from geo.hotspots.grid import SQRT3, grid_for
 from geo.hotspots.slices import live_slice
@@ -43,20 +43,7 @@ def live_generation() -> HotspotGeneration | None:
 
 def _grid_ranges(resolution: int, bbox: BBox) -> tuple[int, int, int, int]:
     """i and j ranges of the cells that can touch a WGS84 bbox (a superset)."""
-    # The edges bow in a projected SRID (a parallel is curved on the British National
-    # Grid), so the extent is taken over points all along them, not the corners only.
-    west, south, east, north = bbox
-    along = np.linspace(0.0, 1.0, 33)
-    lons = west + (east - west) * along
-    lats = south + (north - south) * along
-    edges = [
-        *zip(lons, np.full(33, south), strict=True),
-        *zip(lons, np.full(33, north), strict=True),
-        *zip(np.full(33, west), lats, strict=True),
-        *zip(np.full(33, east), lats, strict=True),
-    ]
-    outline = MultiPoint([Point(float(x), float(y)) for x, y in edges], srid=4326)
-    xmin, ymin, xmax, ymax = outline.transform(settings.ANALYSIS_SRID, clone=True).extent
+    xmin, ymin, xmax, ymax = bbox_projected_extent(bbox)
     size = grid_for(resolution).size
     w, h = 1.5 * size, SQRT3 * size
     return (

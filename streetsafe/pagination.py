@@ -23,7 +23,8 @@ def _whole_number(request: Request, name: str, *, low: int, high: int | None = N
     if text is None or not text.strip():
         return None
     text = text.strip()
-    number = int(text) if text.isdigit() and len(text) < 10 else -1
+    # ASCII: isdigit() is true of '²', which int() refuses.
+    number = int(text) if text.isascii() and text.isdigit() and len(text) < 10 else -1
     if number < low or (high is not None and number > high):
         to = f" to {high}" if high is not None else ""
         raise ValidationError({name: [f"{text[:40]!r} is not a whole number from {low}{to}."]})

@@ -532,3 +532,13 @@ def test_the_priorities_are_in_the_openapi_schema() -> None:
     assert {"200", "404"} <= set(paths["/api/v1/priorities/runs/{run_id}"]["get"]["responses"])
     result = paths["/api/v1/priorities/runs/{run_id}/result"]["get"]
     assert {"200", "404", "409"} <= set(result["responses"])
+
+
+@pytest.mark.django_db
+def test_a_unit_cost_so_small_the_budget_buys_without_end_chooses_every_useful_site(
+    force_planner: User, three_towns: None
+) -> None:
+    response = ask(client_for(force_planner), budget="1", unit_cost="5e-324")
+
+    assert response.status_code == 200, response.content
+    assert sorted(sites(response.json()), reverse=True) == [5, 4, 3, 2]
