@@ -259,7 +259,9 @@ def _moment(text: str, *, end_of_day: bool) -> dt.datetime:
             moment = moment.replace(tzinfo=local)
         moment.astimezone(dt.UTC)  # as the filters are compared and cached
     except OverflowError:
-        raise ValueError(f"{text!r} is outside the years 1 to 9999.") from None
+        raise ValueError(
+            f"{text!r} is at the edge of the calendar: give a date in years 2 to 9998."
+        ) from None
     return moment
 
 
