@@ -228,7 +228,15 @@ class ExportListCreateApi(APIView):
             "The exports you asked for as a planner of your current organisation, newest "
             "first, paginated by `limit` (50 by default, at most 200) and `offset`."
         ),
-        responses={200: ExportOutputSerializer(many=True), **_refused},
+        responses={
+            200: ExportOutputSerializer(many=True),
+            400: OpenApiResponse(
+                ErrorSerializer,
+                description="A `limit` (from 1) or `offset` (from 0) that is not a whole "
+                "number; `errors` names it.",
+            ),
+            **_refused,
+        },
         tags=["exports"],
     )
     def get(self, request: Request) -> Response:
