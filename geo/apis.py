@@ -164,10 +164,10 @@ page_errors = {
 }
 
 
-def page_parameters(size: str) -> list[OpenApiParameter]:
+def page_parameters(size: str, *, most: int = LARGEST_PAGE_NUMBER) -> list[OpenApiParameter]:
     """``page`` and ``page_size`` as ``streetsafe.pagination.PagePagination`` reads them;
     ``size`` says what a page holds. A size above the most a page holds is taken as that
-    most, so only the number of digits bounds it."""
+    most, so only the number of digits bounds it, unless ``most`` is a hard limit."""
     return [
         OpenApiParameter(
             "page",
@@ -175,9 +175,7 @@ def page_parameters(size: str) -> list[OpenApiParameter]:
             description="Page number, from 1.",
         ),
         OpenApiParameter(
-            "page_size",
-            {"type": "integer", "minimum": 1, "maximum": LARGEST_PAGE_NUMBER},
-            description=size,
+            "page_size", {"type": "integer", "minimum": 1, "maximum": most}, description=size
         ),
     ]
 

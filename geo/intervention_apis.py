@@ -38,7 +38,6 @@ from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
 from geo.access import PlannerScope
 from geo.apis import (
-    LARGEST_PAGE_NUMBER,
     PlannerApi,
     filter_parameters,
     listed_parameter,
@@ -674,15 +673,9 @@ class PublicActionListApi(APIView):
             OpenApiParameter(
                 "area", OpenApiTypes.STR, description="The code of a local policing area."
             ),
-            OpenApiParameter(
-                "page",
-                {"type": "integer", "minimum": 1, "maximum": LARGEST_PAGE_NUMBER},
-                description="Page number, from 1.",
-            ),
-            OpenApiParameter(
-                "page_size",
-                {"type": "integer", "minimum": 1, "maximum": PUBLIC_MAX_PAGE_SIZE},
-                description=f"Actions a page ({PUBLIC_PAGE_SIZE}; at most {PUBLIC_MAX_PAGE_SIZE}).",
+            *page_parameters(
+                f"Actions a page ({PUBLIC_PAGE_SIZE}; at most {PUBLIC_MAX_PAGE_SIZE}).",
+                most=PUBLIC_MAX_PAGE_SIZE,
             ),
         ],
         responses={
