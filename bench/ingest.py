@@ -1,6 +1,6 @@
 """Intake throughput: the report API on gunicorn against the database's own ceiling.
 
-    .venv/bin/python -m bench.ingest [--requests 5000] [--concurrency 16] [--batches 200]
+    .venv/bin/python -m bench.ingest [--requests 5000] [--concurrency 16] [--batches 600]
 
 Sets up its own database (``streetsafe_bench``), starts gunicorn with two workers, drives
 ``POST /api/v1/reports`` and ``POST /api/v1/reports/batch`` from a separate load process
@@ -175,7 +175,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n")[0])
     p.add_argument("--requests", type=int, default=5000, help="single reports (default 5000)")
     p.add_argument("--concurrency", type=int, default=16, help="clients in flight (default 16)")
-    p.add_argument("--batches", type=int, default=200, help="batch requests (default 200)")
+    p.add_argument("--batches", type=int, default=600, help="batch requests (default 600)")
     p.add_argument(
         "--batch-concurrency", type=int, default=4, help="batch clients in flight (default 4)"
     )
