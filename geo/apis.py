@@ -50,6 +50,7 @@ from geo.selectors import (
 )
 from reports.reasons import REASON_CODES
 from streetsafe.errors import ErrorSerializer
+from streetsafe.pagination import MAX_DIGITS
 
 planner_errors = {
     400: OpenApiResponse(ErrorSerializer, description="A malformed filter; `errors` names it."),
@@ -152,9 +153,8 @@ def filter_parameters(names: tuple[str, ...]) -> list[OpenApiParameter]:
     return [FILTER_PARAMETERS[name] for name in names]
 
 
-# The largest page number or size the API reads: streetsafe.pagination and the public
-# list's own paging take at most nine digits.
-LARGEST_PAGE_NUMBER = 999_999_999
+# The largest page number or size the API reads (streetsafe.pagination.whole_number).
+LARGEST_PAGE_NUMBER = 10**MAX_DIGITS - 1
 
 
 page_errors = {

@@ -17,6 +17,7 @@ with a 400. An area outside the planner's scope reads exactly as one that does n
 """
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -298,7 +299,13 @@ def bbox_projected_extent(bbox: BBox) -> BBox:
 
     ValueError for a box that reaches where that system cannot go (a transverse Mercator
     such as the British National Grid has no x a quarter of the world from its centre).
+    Worked out once for a box: parsing the filters checks it, the cell query uses it.
     """
+    return _projected_extent(bbox, settings.ANALYSIS_SRID)
+
+
+@functools.lru_cache(maxsize=256)
+def _projected_extent(bbox: BBox, srid: int) -> BBox:
     west, south, east, north = bbox
     along = [k / (_EDGE_POINTS - 1) for k in range(_EDGE_POINTS)]
     lons = [west + (east - west) * t for t in along]
@@ -311,12 +318,12 @@ def bbox_projected_extent(bbox: BBox) -> BBox:
     ]
     outline = MultiPoint([Point(x, y) for x, y in edges], srid=4326)
     try:
-        extent = outline.transform(settings.ANALYSIS_SRID, clone=True).extent
+        extent = outline.transform(srid, clone=True).extent
     except GDALException:
         extent = (math.inf,) * 4
     if not all(map(math.isfinite, extent)):
         raise ValueError(
-            f"The box reaches beyond what the analysis grid (EPSG:{settings.ANALYSIS_SRID}) "
+            f"The box reaches beyond what the analysis grid (EPSG:{srid}) "
             "can map: give a box around the service area."
         )
     return extent

@@ -61,7 +61,7 @@ from geo.interventions import (
 )
 from geo.models import Area, AreaPart, Intervention
 from streetsafe.errors import ErrorSerializer
-from streetsafe.pagination import PagePagination
+from streetsafe.pagination import PagePagination, whole_number
 
 LIST_PARAMS = ("area", "in_bbox")
 
@@ -624,14 +624,10 @@ def public_page_params(params: Any, *, page_size: int, max_page_size: int) -> di
         text = (params.get(name) or "").strip()
         if not text:
             continue
-        number = int(text) if text.isascii() and text.isdigit() and len(text) < 10 else 0
-        if number < 1 or (top is not None and number > top):
-            errors[name] = [
-                f"{text!r} is not a whole number from 1"
-                + (f" to {top}." if top is not None else ".")
-            ]
-        else:
-            found[name] = number
+        try:
+            found[name] = whole_number(text, low=1, high=top)
+        except ValueError as error:
+            errors[name] = [str(error)]
     if errors:
         raise ValidationError(errors)
     return found

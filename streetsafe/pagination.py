@@ -15,20 +15,32 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework_gis.pagination import GeoJsonPagination
 
+# More digits than this is no page, size, limit or offset anyone means.
+MAX_DIGITS = 9
+
+
+def whole_number(text: str, *, low: int, high: int | None = None) -> int:
+    """``text`` as a whole number from ``low`` to ``high``; ValueError saying so otherwise."""
+    text = text.strip()
+    # ASCII: isdigit() is true of '²', which int() refuses.
+    if text.isascii() and text.isdigit() and len(text) <= MAX_DIGITS:
+        number = int(text)
+        if number >= low and (high is None or number <= high):
+            return number
+    to = f" to {high}" if high is not None else ""
+    raise ValueError(f"{text[:40]!r} is not a whole number from {low}{to}.")
+
 
 def _whole_number(request: Request, name: str, *, low: int, high: int | None = None) -> int | None:
-    """The query parameter ``name`` as a whole number from ``low`` to ``high``; None when
-    not given. A 400 names it otherwise."""
+    """The query parameter ``name`` through ``whole_number``; None when not given. A 400
+    names it otherwise."""
     text = request.query_params.get(name)
     if text is None or not text.strip():
         return None
-    text = text.strip()
-    # ASCII: isdigit() is true of '²', which int() refuses.
-    number = int(text) if text.isascii() and text.isdigit() and len(text) < 10 else -1
-    if number < low or (high is not None and number > high):
-        to = f" to {high}" if high is not None else ""
-        raise ValidationError({name: [f"{text[:40]!r} is not a whole number from {low}{to}."]})
-    return number
+    try:
+        return whole_number(text, low=low, high=high)
+    except ValueError as error:
+        raise ValidationError({name: [str(error)]}) from None
 
 
 class PagePagination(GeoJsonPagination):
